@@ -1,0 +1,446 @@
+package certviewtest
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// The vendor's sample records, transcribed from the API documents (the documents'
+// typos in JSON syntax fixed, values untouched).
+//
+//go:embed samples/*.json
+var samplesFS embed.FS
+
+// Sample returns a vendor sample page by file name (for example "certificates_v2.json").
+func Sample(name string) []byte {
+	b, err := samplesFS.ReadFile("samples/" + name)
+	if err != nil {
+		panic(fmt.Sprintf("certviewtest: no sample %q", name))
+	}
+	return b
+}
+
+func sampleRecords(name string) []json.RawMessage {
+	var recs []json.RawMessage
+	if err := json.Unmarshal(Sample(name), &recs); err != nil {
+		panic(fmt.Sprintf("certviewtest: sample %s: %v", name, err))
+	}
+	return recs
+}
+
+// NameRecord is a subject, issuer or root issuer as the API sends it.
+type NameRecord struct {
+	Organization     string   `json:"organization"`
+	OrganizationUnit []string `json:"organizationUnit"`
+	Name             string   `json:"name"`
+	Country          string   `json:"country"`
+	State            string   `json:"state"`
+	CertHash         string   `json:"certhash,omitempty"`
+	Locality         string   `json:"locality"`
+}
+
+// HostInstanceRecord is an instance inside a certificate's asset.
+type HostInstanceRecord struct {
+	ID       int64  `json:"id"`
+	Port     int    `json:"port"`
+	FQDN     string `json:"fqdn"`
+	Protocol string `json:"protocol"`
+	Service  string `json:"service"`
+	Grade    string `json:"grade"`
+}
+
+// InterfaceRecord is an asset interface.
+type InterfaceRecord struct {
+	Hostname string `json:"hostname"`
+	Address  string `json:"address"`
+}
+
+// AssetRecord is an asset inside a certificate record.
+type AssetRecord struct {
+	ID              int64                `json:"id"`
+	UUID            string               `json:"uuid"`
+	NetbiosName     string               `json:"netbiosName"`
+	Name            string               `json:"name"`
+	OperatingSystem string               `json:"operatingSystem"`
+	HostInstances   []HostInstanceRecord `json:"hostInstances"`
+	AssetInterfaces []InterfaceRecord    `json:"assetInterfaces,omitempty"`
+	PrimaryIP       string               `json:"primaryIp"`
+}
+
+// CertificateRecord is one record of the certificates listing, as the API sends it.
+type CertificateRecord struct {
+	ID                      int64               `json:"id"`
+	CertHash                string              `json:"certhash"`
+	KeySize                 int                 `json:"keySize"`
+	SerialNumber            string              `json:"serialNumber"`
+	ValidToDate             string              `json:"validToDate"`
+	ValidTo                 int64               `json:"validTo"`
+	ValidFromDate           string              `json:"validFromDate"`
+	ValidFrom               int64               `json:"validFrom"`
+	SignatureAlgorithm      string              `json:"signatureAlgorithm"`
+	PublicKeyAlgorithm      string              `json:"publicKeyAlgorithm,omitempty"`
+	ExtendedValidation      bool                `json:"extendedValidation"`
+	CreatedDate             string              `json:"createdDate"`
+	DN                      string              `json:"dn"`
+	Subject                 NameRecord          `json:"subject"`
+	UpdateDate              string              `json:"updateDate"`
+	LastFound               int64               `json:"lastFound"`
+	Imported                bool                `json:"imported"`
+	SelfSigned              bool                `json:"selfSigned"`
+	Type                    string              `json:"type,omitempty"`
+	Issuer                  NameRecord          `json:"issuer"`
+	RootIssuer              NameRecord          `json:"rootissuer"`
+	IssuerCategory          string              `json:"issuerCategory"`
+	InstanceCount           int                 `json:"instanceCount"`
+	AssetCount              int                 `json:"assetCount"`
+	Sources                 []string            `json:"sources"`
+	SubjectAlternativeNames map[string][]string `json:"subjectAlternativeNames,omitempty"`
+	Assets                  []AssetRecord       `json:"assets"`
+}
+
+// GradeSummaryRecord is an instance's grade summary.
+type GradeSummaryRecord struct {
+	Grade                 string          `json:"grade"`
+	GradeWithTrustIgnored string          `json:"gradeWithTrustIgnored"`
+	CertificateScore      int             `json:"certificateScore"`
+	ProtocolSupportScore  int             `json:"protocolSupportScore"`
+	KeyExchangeScore      int             `json:"keyExchangeScore"`
+	CipherStrengthScore   int             `json:"cipherStrengthScore"`
+	Warnings              []string        `json:"warnings"`
+	Errors                []string        `json:"errors"`
+	Notices               []string        `json:"notices"`
+	Infos                 []string        `json:"infos"`
+	Highlights            []string        `json:"highlights"`
+	ProtocolSupportInfo   map[string]bool `json:"protocolSupportInfo"`
+}
+
+// InstanceRecord is one record of the instances listing, as the API sends it.
+type InstanceRecord struct {
+	ID          int64  `json:"id"`
+	Port        int    `json:"port"`
+	ScannedDate string `json:"scannedDate"`
+	Protocol    string `json:"protocol"`
+	Service     string `json:"service"`
+	Grade       string `json:"grade"`
+	Asset       struct {
+		ID        int64  `json:"id"`
+		UUID      string `json:"uuid"`
+		Name      string `json:"name"`
+		PrimaryIP string `json:"primaryIp"`
+	} `json:"asset"`
+	Certificate struct {
+		ID       int64  `json:"id"`
+		CertHash string `json:"certhash"`
+		Name     string `json:"name"`
+		// LastFound is epoch milliseconds, or seconds on odd instance ids: the unit in
+		// this listing is not documented, and the client must take both.
+		LastFound int64 `json:"lastFound"`
+	} `json:"certificate"`
+	GradeSummary *GradeSummaryRecord `json:"gradeSummary"`
+}
+
+// Inventory is a deterministic synthetic CertView inventory: the same seed, counts and
+// reference time give the same records. Records are made on demand, so an inventory of
+// any size costs no memory.
+//
+// Generated certificate i has instances i, i+C, i+2C, ... (C certificates). The spread
+// cycles every 20 records, so any inventory of 20 or more holds every case: expired and
+// soon-to-expire certificates, self-signed ones, weak RSA keys, EC keys, SHA-1 and MD5
+// signatures, and every grade including T, M and ungraded.
+type Inventory struct {
+	Seed         uint64
+	Certificates int       // generated certificates
+	Instances    int       // generated instances
+	Now          time.Time // validity dates are set around it
+	// VendorSamples puts the vendor's sample records ahead of the generated ones.
+	VendorSamples bool
+	// BigCertAssets gives generated certificate 0 this many extra assets in the v1
+	// assets listing, to exercise its 10,000-record window.
+	BigCertAssets int
+}
+
+// Generated ids start above the vendor samples' ids.
+const (
+	certIDBase     = 1_000_000
+	instanceIDBase = 5_000_000
+	assetIDBase    = 30_000_000
+)
+
+// CertificateCount is the number of certificate records served, samples included.
+func (inv *Inventory) CertificateCount() int {
+	return inv.Certificates + len(inv.sampleCerts())
+}
+
+// InstanceCount is the number of instance records served, samples included.
+func (inv *Inventory) InstanceCount() int {
+	return inv.Instances + len(inv.sampleInstances())
+}
+
+func (inv *Inventory) sampleCerts() []json.RawMessage {
+	if !inv.VendorSamples {
+		return nil
+	}
+	return sampleRecords("certificates_v2.json")
+}
+
+func (inv *Inventory) sampleInstances() []json.RawMessage {
+	if !inv.VendorSamples {
+		return nil
+	}
+	return sampleRecords("instances_v2.json")
+}
+
+// Certificate returns listing record k (samples first, then generated ones).
+func (inv *Inventory) Certificate(k int) CertificateRecord {
+	if s := inv.sampleCerts(); k < len(s) {
+		var r CertificateRecord
+		_ = json.Unmarshal(s[k], &r)
+		return r
+	}
+	return inv.genCertificate(k - len(inv.sampleCerts()))
+}
+
+// Instance returns listing record k (samples first, then generated ones).
+func (inv *Inventory) Instance(k int) InstanceRecord {
+	if s := inv.sampleInstances(); k < len(s) {
+		var r InstanceRecord
+		_ = json.Unmarshal(s[k], &r)
+		return r
+	}
+	return inv.genInstance(k - len(inv.sampleInstances()))
+}
+
+// rawCertificate returns the JSON of listing record k; samples are served verbatim.
+func (inv *Inventory) rawCertificate(k int, pubKeyAlg bool) []byte {
+	if s := inv.sampleCerts(); k < len(s) {
+		return s[k]
+	}
+	r := inv.genCertificate(k - len(inv.sampleCerts()))
+	if !pubKeyAlg {
+		r.PublicKeyAlgorithm = ""
+	}
+	b, _ := json.Marshal(r)
+	return b
+}
+
+func (inv *Inventory) rawInstance(k int) []byte {
+	if s := inv.sampleInstances(); k < len(s) {
+		return s[k]
+	}
+	b, _ := json.Marshal(inv.genInstance(k - len(inv.sampleInstances())))
+	return b
+}
+
+func (inv *Inventory) rng(kind, i uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(inv.Seed, kind<<56|i))
+}
+
+func hash(seed uint64, kind string, i int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d/%s/%d", seed, kind, i)))
+	return hex.EncodeToString(sum[:])
+}
+
+func uuidOf(seed uint64, kind string, i int) string {
+	h := hash(seed, kind, i)
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-8" + h[17:20] + "-" + h[20:32]
+}
+
+type issuerInfo struct {
+	org, name, category, root string
+	lifetimeDays               int
+}
+
+var issuers = []issuerInfo{
+	{"DigiCert Inc", "DigiCert Global G2 TLS RSA SHA256 2020 CA1", "DigiCert Global G2 TLS RSA SHA256 2020 CA1", "DigiCert Global Root G2", 397},
+	{"Let's Encrypt", "R11", "Let's Encrypt", "ISRG Root X1", 90},
+	{"Let's Encrypt", "E6", "Let's Encrypt", "ISRG Root X2", 90},
+	{"Sectigo Limited", "Sectigo RSA Domain Validation Secure Server CA", "Sectigo", "USERTrust RSA Certification Authority", 365},
+	{"GlobalSign nv-sa", "GlobalSign GCC R3 DV TLS CA 2020", "GlobalSign", "GlobalSign Root CA - R3", 365},
+	{"Acme Corp", "Acme Corp Issuing CA 2", "unapproved", "Acme Corp Root CA", 730},
+}
+
+var domains = []string{"example.com", "example.org", "corp.example.net", "shop.example", "api.example.io"}
+
+func timeISO(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000+00:00") }
+
+// CertificateIndex returns the generated certificate index that instance j serves.
+func (inv *Inventory) CertificateIndex(j int) int {
+	if inv.Certificates == 0 {
+		return -1
+	}
+	return j % inv.Certificates
+}
+
+// genCertificate makes generated certificate i.
+func (inv *Inventory) genCertificate(i int) CertificateRecord {
+	r := inv.rng(1, uint64(i))
+	iss := issuers[r.IntN(len(issuers))]
+	cn := fmt.Sprintf("host-%d.%s", i, domains[i%len(domains)])
+	rec := CertificateRecord{
+		ID:                 certIDBase + int64(i),
+		CertHash:           hash(inv.Seed, "cert", i),
+		SerialNumber:       hash(inv.Seed, "serial", i)[:32],
+		KeySize:            2048,
+		SignatureAlgorithm: "SHA256withRSA",
+		PublicKeyAlgorithm: "RSA",
+		Type:               "Leaf",
+		Subject:            NameRecord{Organization: "Example Org", OrganizationUnit: []string{}, Name: cn, Country: "US", State: "California", Locality: "San Jose"},
+		Issuer:             NameRecord{Organization: iss.org, OrganizationUnit: []string{}, Name: iss.name, Country: "US", CertHash: hash(inv.Seed, "issuer:"+iss.name, 0)},
+		RootIssuer:         NameRecord{Organization: iss.org, OrganizationUnit: []string{}, Name: iss.root, Country: "US", CertHash: hash(inv.Seed, "root:"+iss.root, 0)},
+		IssuerCategory:     iss.category,
+		Sources:            [][]string{{"VM"}, {"VM", "QAGENT"}, {"QAGENT"}, {"WAS"}}[r.IntN(4)],
+		SubjectAlternativeNames: map[string][]string{
+			"DNS Name":   {cn, "www." + cn},
+			"IP Address": nil,
+		},
+	}
+	// Days from Now to the end of validity; case 0 is expired, 1 and 2 expire soon.
+	var days float64
+	switch i % 20 {
+	case 0:
+		days = -1 - r.Float64()*60
+	case 1:
+		days = 0.5 + r.Float64()*6
+	case 2:
+		days = 8 + r.Float64()*21
+	default:
+		days = 31 + r.Float64()*float64(iss.lifetimeDays)
+	}
+	switch i % 20 {
+	case 3: // self-signed
+		rec.SelfSigned = true
+		rec.Issuer = NameRecord{Organization: "Example Org", OrganizationUnit: []string{}, Name: cn, Country: "US", CertHash: rec.CertHash}
+		rec.RootIssuer = rec.Issuer
+		rec.IssuerCategory = "self-signed"
+		iss.lifetimeDays = 3650
+	case 4: // weak RSA key
+		rec.KeySize = 1024
+	case 5: // SHA-1
+		rec.SignatureAlgorithm = "SHA1withRSA"
+	case 6, 7: // EC
+		rec.KeySize, rec.SignatureAlgorithm, rec.PublicKeyAlgorithm = 256, "SHA256withECDSA", "EC"
+	case 8: // EC, strong but large
+		rec.KeySize, rec.SignatureAlgorithm, rec.PublicKeyAlgorithm = 384, "SHA384withECDSA", "EC"
+	case 9:
+		rec.KeySize = 4096
+	case 10: // MD5 and a weak key
+		rec.KeySize, rec.SignatureAlgorithm = 512, "MD5withRSA"
+	case 11: // a weak EC key
+		rec.KeySize, rec.SignatureAlgorithm, rec.PublicKeyAlgorithm = 192, "SHA256withECDSA", "EC"
+	}
+	validTo := inv.Now.Add(time.Duration(days * 24 * float64(time.Hour))).Truncate(time.Second)
+	validFrom := validTo.Add(-time.Duration(iss.lifetimeDays) * 24 * time.Hour)
+	rec.ValidTo, rec.ValidToDate = validTo.UnixMilli(), timeISO(validTo)
+	rec.ValidFrom, rec.ValidFromDate = validFrom.UnixMilli(), timeISO(validFrom)
+	rec.CreatedDate = timeISO(validFrom.Add(24 * time.Hour))
+	rec.UpdateDate = timeISO(inv.Now.Add(-time.Duration(r.IntN(72)) * time.Hour))
+	rec.LastFound = inv.Now.Add(-time.Duration(r.IntN(7*24)) * time.Hour).UnixMilli()
+	rec.ExtendedValidation = i%50 == 12
+	rec.DN = fmt.Sprintf("CN=%s, O=Example Org, L=San Jose, ST=California, C=US", cn)
+	for j := i; j < inv.Instances; j += inv.Certificates {
+		in := inv.genInstance(j)
+		rec.Assets = append(rec.Assets, AssetRecord{
+			ID: in.Asset.ID, UUID: in.Asset.UUID, Name: in.Asset.Name, OperatingSystem: "Linux",
+			PrimaryIP: in.Asset.PrimaryIP,
+			HostInstances: []HostInstanceRecord{{
+				ID: in.ID, Port: in.Port, Protocol: in.Protocol, Service: in.Service, Grade: in.Grade,
+			}},
+		})
+	}
+	rec.InstanceCount, rec.AssetCount = len(rec.Assets), len(rec.Assets)
+	if rec.Assets == nil {
+		rec.Assets = []AssetRecord{}
+	}
+	return rec
+}
+
+var ports = []struct {
+	port    int
+	service string
+}{{443, "http"}, {443, "http"}, {443, "http"}, {8443, "http"}, {636, "ldap"}, {993, "imap"}, {465, "smtp"}, {3389, "ms-wbt-server"}}
+
+// gradeProfile holds the grade and four scores of a grading case.
+type gradeProfile struct {
+	grade, trustIgnored             string
+	cert, protocol, keyExch, cipher int
+	protocols                       map[string]bool
+	warnings, errors                []string
+}
+
+var (
+	modern  = map[string]bool{"SSLv2": false, "SSLv3": false, "TLSv1": false, "TLSv1.1": false, "TLSv1.2": true, "TLSv1.3": true}
+	legacy  = map[string]bool{"SSLv2": false, "SSLv3": false, "TLSv1": true, "TLSv1.1": true, "TLSv1.2": true, "TLSv1.3": false}
+	ancient = map[string]bool{"SSLv2": false, "SSLv3": true, "TLSv1": true, "TLSv1.1": true, "TLSv1.2": false, "TLSv1.3": false}
+)
+
+// gradeCases cycles with the instance index; "" is ungraded (no grade summary).
+var gradeCases = []gradeProfile{
+	{"F", "F", 100, 20, 30, 20, ancient, nil, []string{"SSLv3 supported. Grade capped to F."}},
+	{"T", "A", 0, 100, 90, 90, modern, nil, []string{"Certificate is not trusted."}},
+	{"M", "A", 100, 100, 90, 90, modern, []string{"Certificate name does not match the host."}, nil},
+	{"", "", 0, 0, 0, 0, nil, nil, nil},
+	{"C", "C", 100, 90, 65, 65, legacy, []string{"TLS 1.0 Supported. Grade capped to B."}, []string{"The server supports RC4. Grade capped to B."}},
+	{"D", "D", 100, 60, 40, 40, legacy, nil, []string{"Weak key exchange."}},
+	{"E", "E", 100, 40, 30, 30, legacy, nil, []string{"Weak ciphers."}},
+	{"B", "B", 100, 90, 80, 90, legacy, []string{"TLS 1.1 Supported. Grade capped to B."}, nil},
+	{"A-", "A-", 100, 100, 80, 90, modern, nil, nil},
+	{"A+", "A+", 100, 100, 100, 100, modern, nil, nil},
+}
+
+var commonGrades = []gradeProfile{
+	{"A", "A", 100, 100, 90, 90, modern, nil, nil},
+	{"A+", "A+", 100, 100, 100, 100, modern, nil, nil},
+	{"A", "A", 100, 100, 90, 90, modern, nil, nil},
+	{"B", "B", 100, 90, 80, 90, legacy, []string{"TLS 1.0 Supported. Grade capped to B."}, nil},
+}
+
+// genInstance makes generated instance j.
+func (inv *Inventory) genInstance(j int) InstanceRecord {
+	r := inv.rng(2, uint64(j))
+	var rec InstanceRecord
+	rec.ID = instanceIDBase + int64(j)
+	p := ports[r.IntN(len(ports))]
+	rec.Port, rec.Service, rec.Protocol = p.port, p.service, "tcp"
+	rec.ScannedDate = timeISO(inv.Now.Add(-time.Duration(r.IntN(14*24)) * time.Hour))
+	rec.Asset.ID = assetIDBase + int64(j)
+	rec.Asset.UUID = uuidOf(inv.Seed, "asset", j)
+	rec.Asset.Name = fmt.Sprintf("srv-%d.%s", j, domains[j%len(domains)])
+	rec.Asset.PrimaryIP = fmt.Sprintf("10.%d.%d.%d", (j>>16)&255, (j>>8)&255, j&255)
+	if ci := inv.CertificateIndex(j); ci >= 0 {
+		rec.Certificate.ID = certIDBase + int64(ci)
+		rec.Certificate.CertHash = hash(inv.Seed, "cert", ci)
+		rec.Certificate.Name = fmt.Sprintf("host-%d.%s", ci, domains[ci%len(domains)])
+		lastFound := inv.Now.Add(-time.Duration(r.IntN(7*24)) * time.Hour)
+		if j%2 == 1 {
+			rec.Certificate.LastFound = lastFound.Unix()
+		} else {
+			rec.Certificate.LastFound = lastFound.UnixMilli()
+		}
+	}
+	g := commonGrades[r.IntN(len(commonGrades))]
+	if k := j % 20; k < len(gradeCases) {
+		g = gradeCases[k]
+	}
+	rec.Grade = g.grade
+	if g.grade != "" {
+		rec.GradeSummary = &GradeSummaryRecord{
+			Grade: g.grade, GradeWithTrustIgnored: g.trustIgnored,
+			CertificateScore: g.cert, ProtocolSupportScore: g.protocol, KeyExchangeScore: g.keyExch, CipherStrengthScore: g.cipher,
+			Warnings: nonNil(g.warnings), Errors: nonNil(g.errors), Notices: []string{}, Infos: []string{}, Highlights: []string{},
+			ProtocolSupportInfo: g.protocols,
+		}
+	}
+	return rec
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,716 @@
+// Package certviewtest is an in-process fake of the Qualys CertView API, in the manner of
+// net/http/httptest. It serves a deterministic synthetic inventory with the vendor's
+// paging, JWT authentication, sliding-window rate limits with their headers and 429s,
+// and injectable faults. Tests use it behind an httptest server; the exporter's --demo
+// mode serves it on loopback.
+package certviewtest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// Options configure a Simulator. Zero values take the defaults noted.
+type Options struct {
+	Inventory Inventory
+
+	Username     string // default "demo"
+	Password     string // default "demo-password"
+	ClientID     string // default "demo-client"
+	ClientSecret string // default "demo-client-secret"
+	TokenTTL     time.Duration
+
+	RateLimit   int           // calls per window per API; default 300
+	RateWindow  time.Duration // default 1h
+	Concurrency int           // default 2
+	// ThrottleStatus answers a call over the limit: 429 (default) or 409.
+	ThrottleStatus int
+	// HeaderStyle spells the rate-limit headers: "" (the vendor's mixed case),
+	// "lower" (all lower case) or "legacy" (X-ConcurrencyLimit-Limit).
+	HeaderStyle string
+
+	Clock clockwork.Clock
+}
+
+// FaultKind names an injectable fault.
+type FaultKind string
+
+// The faults.
+const (
+	// FaultStatus answers Status with Body and Header.
+	FaultStatus FaultKind = "status"
+	// FaultHTML answers 502 (or Status) with an HTML error page.
+	FaultHTML FaultKind = "html"
+	// FaultMalformed answers 200 with a body that is not valid JSON.
+	FaultMalformed FaultKind = "malformed"
+	// FaultTruncated answers 200 and closes the connection halfway through the body.
+	FaultTruncated FaultKind = "truncated"
+	// FaultReset closes the connection without an answer.
+	FaultReset FaultKind = "reset"
+	// FaultSlow holds the answer until Release is closed or the client gives up.
+	FaultSlow FaultKind = "slow"
+	// FaultSlowBody sends the start of the body, then holds the rest like FaultSlow.
+	FaultSlowBody FaultKind = "slow_body"
+	// FaultExpireTokens expires every issued token before the call is checked.
+	FaultExpireTokens FaultKind = "expire_tokens"
+	// FaultBadRecord serves the page with one record replaced by one of the wrong type.
+	FaultBadRecord FaultKind = "bad_record"
+	// FaultShift shifts the listing by Shift records from this call on: positive
+	// repeats records already served, negative skips records.
+	FaultShift FaultKind = "shift"
+)
+
+// Fault is one injected fault. It fires on calls that match Endpoint ("" any data
+// endpoint; "auth", "certificates", "instances", "assets") and Page (-1 any page),
+// Times times (0 means once).
+type Fault struct {
+	Endpoint string
+	Page     int
+	Kind     FaultKind
+	Status   int
+	Header   map[string]string
+	Body     string
+	Shift    int
+	Times    int
+	Release  <-chan struct{}
+}
+
+// Simulator is the fake API, an http.Handler.
+type Simulator struct {
+	opts Options
+	inv  *Inventory
+
+	mu       sync.Mutex
+	tokens   map[string]time.Time
+	issued   int
+	requests map[string]int // HTTP requests per endpoint, faults included
+	windows  map[string][]time.Time
+	running  map[string]int
+	faults   []*Fault
+	shift    map[string]int
+}
+
+// New makes a simulator.
+func New(opts Options) *Simulator {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&opts.Username, "demo")
+	def(&opts.Password, "demo-password")
+	def(&opts.ClientID, "demo-client")
+	def(&opts.ClientSecret, "demo-client-secret")
+	if opts.TokenTTL == 0 {
+		opts.TokenTTL = 4 * time.Hour
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = 300
+	}
+	if opts.RateWindow == 0 {
+		opts.RateWindow = time.Hour
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 2
+	}
+	if opts.ThrottleStatus == 0 {
+		opts.ThrottleStatus = http.StatusTooManyRequests
+	}
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	if opts.Inventory.Now.IsZero() {
+		opts.Inventory.Now = opts.Clock.Now()
+	}
+	inv := opts.Inventory
+	return &Simulator{
+		opts: opts, inv: &inv,
+		tokens:   map[string]time.Time{},
+		requests: map[string]int{},
+		windows:  map[string][]time.Time{},
+		running:  map[string]int{},
+		shift:    map[string]int{},
+	}
+}
+
+// Server is a simulator behind a started httptest server.
+type Server struct {
+	*httptest.Server
+	Sim *Simulator
+}
+
+// NewServer starts a simulator on a loopback httptest server. Close it when done.
+func NewServer(opts Options) *Server {
+	sim := New(opts)
+	return &Server{Server: httptest.NewServer(sim), Sim: sim}
+}
+
+// Inventory returns the inventory served.
+func (s *Simulator) Inventory() *Inventory { return s.inv }
+
+// Options returns the options in effect, defaults applied.
+func (s *Simulator) Options() Options { return s.opts }
+
+// Inject queues a fault.
+func (s *Simulator) Inject(f Fault) {
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.mu.Lock()
+	s.faults = append(s.faults, &f)
+	s.mu.Unlock()
+}
+
+// Requests returns the HTTP requests received for an endpoint, faults included.
+func (s *Simulator) Requests(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[endpoint]
+}
+
+// ExpireTokens makes every issued token invalid.
+func (s *Simulator) ExpireTokens() {
+	s.mu.Lock()
+	s.tokens = map[string]time.Time{}
+	s.mu.Unlock()
+}
+
+// TokensIssued returns how many tokens /auth and /auth/oauth have issued.
+func (s *Simulator) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issued
+}
+
+func (s *Simulator) takeFault(endpoint string, page int) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if (f.Endpoint == "" && endpoint != "auth") || f.Endpoint == endpoint {
+			if f.Page >= 0 && f.Page != page && endpoint != "auth" {
+				continue
+			}
+			f.Times--
+			if f.Times <= 0 {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	endpoint, version, certhash := route(r.URL.Path)
+	s.mu.Lock()
+	s.requests[endpoint]++
+	s.mu.Unlock()
+	if endpoint == "" {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if endpoint == "auth" {
+		if f := s.takeFault("auth", -1); f != nil && s.serveFault(w, r, f, nil) {
+			return
+		}
+		s.serveAuth(w, r)
+		return
+	}
+	var req pageRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+		return
+	}
+	if req.PageSize == nil {
+		ten := 10
+		req.PageSize = &ten
+	}
+	if *req.PageSize < 1 || *req.PageSize > 200 {
+		writeError(w, http.StatusBadRequest, "pageSize must be between 1 and 200")
+		return
+	}
+	if req.PageNumber < 0 {
+		writeError(w, http.StatusBadRequest, "pageNumber must not be negative")
+		return
+	}
+	fault := s.takeFault(endpoint, req.PageNumber)
+	if fault != nil && fault.Kind == FaultExpireTokens {
+		s.ExpireTokens()
+	}
+	if !s.validToken(r.Header.Get("Authorization")) {
+		writeError(w, http.StatusUnauthorized, "invalid or expired token")
+		return
+	}
+	if fault != nil && fault.Kind == FaultShift {
+		s.mu.Lock()
+		s.shift[endpoint] += fault.Shift
+		s.mu.Unlock()
+	}
+	if fault != nil && s.serveFault(w, r, fault, nil) {
+		return
+	}
+	done, ok := s.admit(w, endpoint)
+	if !ok {
+		return
+	}
+	defer done()
+	body, status, msg := s.page(endpoint, version, certhash, &req)
+	if status != http.StatusOK {
+		writeError(w, status, msg)
+		return
+	}
+	if fault != nil {
+		s.serveFault(w, r, fault, body)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// route maps a path to an endpoint name, the certificates version and a certhash.
+func route(path string) (endpoint, version, certhash string) {
+	switch {
+	case path == "/auth" || path == "/auth/oauth":
+		return "auth", "", ""
+	case path == "/certview/v2/instances":
+		return "instances", "v2", ""
+	case strings.HasPrefix(path, "/certview/v1/certificates/") && strings.HasSuffix(path, "/assets"):
+		h := strings.TrimSuffix(strings.TrimPrefix(path, "/certview/v1/certificates/"), "/assets")
+		if h == "" || strings.Contains(h, "/") {
+			return "", "", ""
+		}
+		return "assets", "v1", h
+	}
+	for _, v := range []string{"v2", "v2.1", "v2.2"} {
+		if path == "/certview/"+v+"/certificates" {
+			return "certificates", v, ""
+		}
+	}
+	return "", "", ""
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errorCode": status, "message": msg})
+}
+
+func (s *Simulator) serveAuth(w http.ResponseWriter, r *http.Request) {
+	var who string
+	if r.URL.Path == "/auth/oauth" {
+		if r.Header.Get("clientId") != s.opts.ClientID || r.Header.Get("clientSecret") != s.opts.ClientSecret {
+			writeError(w, http.StatusUnauthorized, "Invalid client credentials")
+			return
+		}
+		who = s.opts.ClientID
+	} else {
+		if err := r.ParseForm(); err != nil {
+			writeError(w, http.StatusBadRequest, "body is not form-encoded")
+			return
+		}
+		if r.PostForm.Get("token") != "true" {
+			writeError(w, http.StatusBadRequest, "token=true is required")
+			return
+		}
+		if r.PostForm.Get("username") != s.opts.Username || r.PostForm.Get("password") != s.opts.Password {
+			writeError(w, http.StatusUnauthorized, "Invalid username or password")
+			return
+		}
+		who = s.opts.Username
+	}
+	now := s.opts.Clock.Now()
+	exp := now.Add(s.opts.TokenTTL)
+	s.mu.Lock()
+	s.issued++
+	n := s.issued
+	s.mu.Unlock()
+	enc := base64.RawURLEncoding
+	claims, _ := json.Marshal(map[string]any{"sub": who, "iat": now.Unix(), "exp": exp.Unix(), "jti": n})
+	tok := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(claims) + "." +
+		enc.EncodeToString([]byte(hash(s.inv.Seed, "token:"+who, n)[:32]))
+	s.mu.Lock()
+	s.tokens[tok] = exp
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(tok))
+}
+
+func (s *Simulator) validToken(header string) bool {
+	tok, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.tokens[tok]
+	return ok && s.opts.Clock.Now().Before(exp)
+}
+
+// header names in the three spellings.
+func (s *Simulator) headerNames() (limit, window, remaining, toWait, concLimit, concRunning string) {
+	limit, window, remaining, toWait = "X-RateLimit-Limit", "X-RateLimit-Window-Sec", "X-RateLimit-Remaining", "X-RateLimit-ToWait-Sec"
+	concLimit, concRunning = "X-Concurrency-Limit-Limit", "X-Concurrency-Limit-Running"
+	switch s.opts.HeaderStyle {
+	case "legacy":
+		concLimit = "X-ConcurrencyLimit-Limit"
+	case "lower":
+		lower := func(p ...*string) {
+			for _, v := range p {
+				*v = strings.ToLower(*v)
+			}
+		}
+		lower(&limit, &window, &remaining, &toWait, &concLimit, &concRunning)
+	}
+	return
+}
+
+// admit applies the sliding-window rate limit and the concurrency limit of the
+// endpoint's API and sets the rate-limit headers. It answers the throttle status itself
+// when a limit is exceeded.
+func (s *Simulator) admit(w http.ResponseWriter, endpoint string) (func(), bool) {
+	now := s.opts.Clock.Now()
+	s.mu.Lock()
+	win := s.windows[endpoint]
+	cut := 0
+	for cut < len(win) && !win[cut].Add(s.opts.RateWindow).After(now) {
+		cut++
+	}
+	win = win[cut:]
+	hLimit, hWindow, hRemaining, hToWait, hConc, hRunning := s.headerNames()
+	h := w.Header()
+	set := func(k string, v int) { h[k] = []string{strconv.Itoa(v)} }
+	set(hLimit, s.opts.RateLimit)
+	set(hWindow, int(s.opts.RateWindow/time.Second))
+	set(hConc, s.opts.Concurrency)
+	throttled := false
+	if len(win) >= s.opts.RateLimit {
+		wait := win[0].Add(s.opts.RateWindow).Sub(now)
+		set(hRemaining, 0)
+		set(hToWait, int((wait+time.Second-1)/time.Second))
+		set(hRunning, s.running[endpoint])
+		throttled = true
+	} else if s.running[endpoint] >= s.opts.Concurrency {
+		set(hRemaining, s.opts.RateLimit-len(win))
+		set(hRunning, s.running[endpoint])
+		throttled = true
+	}
+	if throttled {
+		s.windows[endpoint] = win
+		s.mu.Unlock()
+		writeError(w, s.opts.ThrottleStatus, "API rate or concurrency limit exceeded")
+		return nil, false
+	}
+	win = append(win, now)
+	s.windows[endpoint] = win
+	s.running[endpoint]++
+	set(hRemaining, s.opts.RateLimit-len(win))
+	set(hRunning, s.running[endpoint])
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.running[endpoint]--
+		s.mu.Unlock()
+	}, true
+}
+
+// serveFault writes the fault. body is the page for faults that need it (nil before
+// the page is made). It reports whether it answered.
+func (s *Simulator) serveFault(w http.ResponseWriter, r *http.Request, f *Fault, body []byte) bool {
+	needsPage := f.Kind == FaultTruncated || f.Kind == FaultSlowBody || f.Kind == FaultBadRecord || f.Kind == FaultSlow
+	if body == nil && needsPage {
+		return false
+	}
+	hold := func() bool {
+		select {
+		case <-f.Release:
+			return true
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	switch f.Kind {
+	case FaultStatus:
+		for k, v := range f.Header {
+			w.Header()[k] = []string{v}
+		}
+		status := f.Status
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(f.Body))
+	case FaultHTML:
+		status := f.Status
+		if status == 0 {
+			status = http.StatusBadGateway
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"))
+	case FaultMalformed:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[{"id": 1, "certhash": "abc",, }`))
+	case FaultReset:
+		hijackClose(w)
+	case FaultTruncated:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body[:len(body)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		hijackClose(w)
+	case FaultSlow:
+		if !hold() {
+			return true
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	case FaultSlowBody:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body[:len(body)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		if !hold() {
+			return true
+		}
+		_, _ = w.Write(body[len(body)/2:])
+	case FaultBadRecord:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(replaceFirstRecord(body))
+	default:
+		return false
+	}
+	return true
+}
+
+// replaceFirstRecord swaps the page's first record for one with a field of the wrong type.
+func replaceFirstRecord(page []byte) []byte {
+	var recs []json.RawMessage
+	if json.Unmarshal(page, &recs) != nil || len(recs) == 0 {
+		return page
+	}
+	recs[0] = json.RawMessage(`{"id": "not-a-number", "certhash": 42, "keySize": "big"}`)
+	out, _ := json.Marshal(recs)
+	return out
+}
+
+func hijackClose(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = buf.Flush()
+	_ = conn.Close()
+}
+
+// pageRequest is the union of the three listing bodies.
+type pageRequest struct {
+	Filter        json.RawMessage `json:"filter"`
+	FilterRequest json.RawMessage `json:"filterRequest"`
+	PageNumber    int             `json:"pageNumber"`
+	PageSize      *int            `json:"pageSize"`
+	Includes      []string        `json:"includes"`
+	ExcludeFields string          `json:"excludeFields"`
+	AssetType     string          `json:"assetType"`
+}
+
+// page builds the JSON of one page.
+func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) ([]byte, int, string) {
+	size := *req.PageSize
+	s.mu.Lock()
+	shift := s.shift[endpoint]
+	s.mu.Unlock()
+	start := req.PageNumber*size - shift
+	if start < 0 {
+		start = 0
+	}
+	var recs [][]byte
+	switch endpoint {
+	case "certificates":
+		f, err := parseFilter(req.Filter, certificateFields(version))
+		if err != nil {
+			return nil, http.StatusBadRequest, err.Error()
+		}
+		pubKey := version != "v2"
+		var keep func(int) bool
+		if f != nil {
+			keep = func(k int) bool { return f.match(certificateGetter(s.inv.Certificate(k))) }
+		}
+		recs = collect(s.inv.CertificateCount(), start, size, keep,
+			func(k int) []byte { return excludeFields(s.inv.rawCertificate(k, pubKey), req.ExcludeFields) })
+	case "instances":
+		f, err := parseFilter(req.FilterRequest, instanceFields)
+		if err != nil {
+			return nil, http.StatusBadRequest, err.Error()
+		}
+		assetType := req.AssetType
+		if assetType == "" {
+			assetType = "MANAGED"
+		}
+		hidden := func(k int) bool { return !assetTypeMatches(s.inv, k, assetType) }
+		var keep func(int) bool
+		if f != nil || assetType != "ALL" {
+			keep = func(k int) bool { return !hidden(k) && f.match(instanceGetter(s.inv.Instance(k))) }
+		}
+		recs = collect(s.inv.InstanceCount(), start, size, keep, s.inv.rawInstance)
+	case "assets":
+		if (req.PageNumber+1)*size > 10000 {
+			return nil, http.StatusBadRequest, "pageNumber and pageSize must stay within the first 10000 records"
+		}
+		all := s.assetsOf(certhash)
+		if all == nil {
+			return []byte("[]"), http.StatusOK, ""
+		}
+		for k := start; k < start+size && k < all.count; k++ {
+			recs = append(recs, all.record(k))
+		}
+	}
+	return joinArray(recs), http.StatusOK, ""
+}
+
+// collect returns up to size records from the start-th match on. With no filter it
+// indexes directly, so paging a large inventory costs only the page.
+func collect(total, start, size int, keep func(int) bool, raw func(int) []byte) [][]byte {
+	var out [][]byte
+	if keep == nil {
+		for k := start; k < start+size && k < total; k++ {
+			out = append(out, raw(k))
+		}
+		return out
+	}
+	seen := 0
+	for k := 0; k < total && len(out) < size; k++ {
+		if !keep(k) {
+			continue
+		}
+		if seen >= start {
+			out = append(out, raw(k))
+		}
+		seen++
+	}
+	return out
+}
+
+// assetTypeMatches: every 25th generated instance is on an external asset, which the
+// instances listing hides unless assetType is ALL (its default is MANAGED).
+func assetTypeMatches(inv *Inventory, k int, assetType string) bool {
+	external := false
+	if g := k - len(inv.sampleInstances()); g >= 0 && g%25 == 24 {
+		external = true
+	}
+	switch assetType {
+	case "ALL":
+		return true
+	case "MANAGED":
+		return !external
+	default:
+		return external
+	}
+}
+
+// ExternalInstance says whether listing record k sits on an external asset (hidden by
+// the instances listing unless assetType is ALL).
+func (inv *Inventory) ExternalInstance(k int) bool { return !assetTypeMatches(inv, k, "MANAGED") }
+
+func joinArray(recs [][]byte) []byte {
+	n := 2
+	for _, r := range recs {
+		n += len(r) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, r := range recs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, r...)
+	}
+	return append(out, ']')
+}
+
+// excludeFields drops the top-level certificate fields named as certificate.X.
+func excludeFields(rec []byte, fields string) []byte {
+	if fields == "" {
+		return rec
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(rec, &m) != nil {
+		return rec
+	}
+	for _, f := range strings.Split(fields, ",") {
+		delete(m, strings.TrimPrefix(strings.TrimSpace(f), "certificate."))
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// assetList is the v1 assets listing of one certificate.
+type assetList struct {
+	count  int
+	record func(k int) []byte
+}
+
+func (s *Simulator) assetsOf(certhash string) *assetList {
+	inv := s.inv
+	switch certhash {
+	case "192a86240c5ec5d87dd108f17e2543e78439101f193c99c53193f60d115b885d":
+		if inv.VendorSamples {
+			recs := sampleRecords("assets_v1.json")
+			return &assetList{len(recs), func(k int) []byte { return recs[k] }}
+		}
+	case "6613xxx30cf5ddcccfdxxxxx44f9b332a9ae0b4304xxxxx646f7bc7xxxxx5bd":
+		if inv.VendorSamples {
+			recs := sampleRecords("assets_v1_was.json")
+			return &assetList{len(recs), func(k int) []byte { return recs[k] }}
+		}
+	}
+	for ci := 0; ci < inv.Certificates; ci++ {
+		if hash(inv.Seed, "cert", ci) != certhash {
+			continue
+		}
+		var own []int
+		for j := ci; j < inv.Instances; j += inv.Certificates {
+			own = append(own, j)
+		}
+		extra := 0
+		if ci == 0 {
+			extra = inv.BigCertAssets
+		}
+		return &assetList{len(own) + extra, func(k int) []byte {
+			a := map[string]any{"netbiosName": "", "operatingSystem": "Linux", "certificateCount": 1,
+				"created": inv.Now.Add(-90 * 24 * time.Hour).UnixMilli(), "updated": inv.Now.UnixMilli()}
+			if k < len(own) {
+				in := inv.genInstance(own[k])
+				a["assetId"], a["name"] = in.Asset.UUID, in.Asset.Name
+				a["assetInterfaces"] = []InterfaceRecord{{Hostname: in.Asset.Name, Address: in.Asset.PrimaryIP}}
+			} else {
+				a["assetId"], a["name"] = uuidOf(inv.Seed, "bigasset", k), fmt.Sprintf("bulk-%d.example.com", k)
+				a["assetInterfaces"] = []InterfaceRecord{}
+			}
+			b, _ := json.Marshal(a)
+			return b
+		}}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package certview
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Endpoint names, used in errors, hooks and rate limiting (limits are per API).
+const (
+	EndpointAuth         = "auth"
+	EndpointCertificates = "certificates"
+	EndpointInstances    = "instances"
+	EndpointAssets       = "assets"
+)
+
+// APIError is a response the client does not retry: a 4xx other than 401, 409 and 429,
+// or a 5xx after the retries ran out. Body holds at most the first 200 bytes of the
+// response, with any secret the client knows replaced.
+type APIError struct {
+	Endpoint string
+	Page     int
+	Status   int
+	Body     string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("certview: %s page %d: HTTP %d: %q", e.Endpoint, e.Page, e.Status, e.Body)
+}
+
+// AuthError says the gateway refused the credentials or the token. It never carries them.
+type AuthError struct {
+	Endpoint string // "auth", or the data endpoint whose call kept answering 401
+	Status   int
+	Reason   string
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("certview: authentication failed at %s (HTTP %d): %s", e.Endpoint, e.Status, e.Reason)
+}
+
+// ThrottledError says the API kept throttling (409, 429 or 503) past the retry bound.
+type ThrottledError struct {
+	Endpoint string
+	Page     int
+	Status   int
+	Attempts int
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("certview: %s page %d: still throttled (HTTP %d) after %d attempts", e.Endpoint, e.Page, e.Status, e.Attempts)
+}
+
+// PageError wraps a failure to fetch or decode one page: a network error, a truncated
+// or malformed body, after the retries ran out.
+type PageError struct {
+	Endpoint string
+	Page     int
+	Attempts int
+	Err      error
+}
+
+func (e *PageError) Error() string {
+	return fmt.Sprintf("certview: %s page %d (after %d attempts): %v", e.Endpoint, e.Page, e.Attempts, e.Err)
+}
+
+func (e *PageError) Unwrap() error { return e.Err }
+
+// ErrTooManyPages stops a listing that pages past Config.MaxPages.
+var ErrTooManyPages = errors.New("certview: listing exceeded the maximum page count")
+
+// RequestEvent describes one HTTP request, for metrics.
+type RequestEvent struct {
+	Endpoint  string
+	Page      int // -1 for auth
+	Status    int // 0 when no response arrived
+	Duration  time.Duration
+	RateLimit RateLimitInfo
+	Err       error // transport error, when Status is 0
+}
+
+// WaitEvent describes a pause before a request: the client's own budget, a throttling
+// answer, or a retry backoff.
+type WaitEvent struct {
+	Endpoint string
+	Page     int
+	Reason   string // "rate_limit", "concurrency", "throttled", "retry"
+	Duration time.Duration
+}
+
+// SkipEvent describes a record that could not be decoded and was skipped.
+type SkipEvent struct {
+	Endpoint string
+	Page     int
+	Index    int // position in the page
+	Err      error
+}
+
+// Hooks observe the client. Any of them may be nil. They run on the caller's goroutine
+// and must not block.
+type Hooks struct {
+	Request func(RequestEvent)
+	Wait    func(WaitEvent)
+	Skip    func(SkipEvent)
+}
+
+func (h Hooks) request(e RequestEvent) {
+	if h.Request != nil {
+		h.Request(e)
+	}
+}
+
+func (h Hooks) wait(e WaitEvent) {
+	if h.Wait != nil {
+		h.Wait(e)
+	}
+}
+
+func (h Hooks) skip(e SkipEvent) {
+	if h.Skip != nil {
+		h.Skip(e)
+	}
+}

@@ -1,0 +1,223 @@
+package certview
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/go-kit/log/level"
+)
+
+// ListStats describes one listing.
+type ListStats struct {
+	Pages      int  // pages fetched (successful calls)
+	Records    int  // records handed to the caller
+	Duplicates int  // records dropped because their id was seen on an earlier page
+	Skipped    int  // records that failed to decode
+	Truncated  bool // the listing stopped at the endpoint's record window
+}
+
+// record is the constraint for decodable records.
+type record[T any] interface {
+	*T
+	normalize() error
+	key() string
+}
+
+// pager describes one listing endpoint.
+type pager struct {
+	endpoint   string
+	path       string
+	body       func(page int) ([]byte, error)
+	maxRecords int // 0: no window
+}
+
+// listPages pages through p from page 0 and hands each page's new records to fn. It
+// stops at a page holding fewer records than the page size, an empty page or a 204, so
+// N records cost floor(N/pageSize)+1 calls.
+func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn func([]T) error) (ListStats, error) {
+	var st ListStats
+	seen := map[string]struct{}{}
+	size := c.cfg.PageSize
+	for page := 0; ; page++ {
+		if page >= c.cfg.MaxPages {
+			return st, fmt.Errorf("%w: %s stopped at page %d (max pages %d)", ErrTooManyPages, p.endpoint, page, c.cfg.MaxPages)
+		}
+		if p.maxRecords > 0 && (page+1)*size > p.maxRecords {
+			st.Truncated = true
+			level.Warn(c.cfg.Logger).Log("msg", "listing reached the endpoint's record window; later records are not fetched",
+				"endpoint", p.endpoint, "window", p.maxRecords)
+			return st, nil
+		}
+		body, err := p.body(page)
+		if err != nil {
+			return st, fmt.Errorf("certview: %s page %d: encoding request: %w", p.endpoint, page, err)
+		}
+		var recs []T
+		var raw int
+		err = c.call(ctx, p.endpoint, page, p.path, body, func(r io.Reader) error {
+			recs, raw = recs[:0], 0
+			if r == nil {
+				return nil
+			}
+			var derr error
+			recs, raw, derr = decodePage[T, P](r, func(idx int, err error) {
+				st.Skipped++
+				c.cfg.Hooks.skip(SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
+				level.Warn(c.cfg.Logger).Log("msg", "skipping a record that does not decode", "endpoint", p.endpoint, "page", page, "index", idx, "err", err)
+			})
+			return derr
+		})
+		if err != nil {
+			var apiErr *APIError
+			var pageErr *PageError
+			if !errors.As(err, &apiErr) && !errors.As(err, &pageErr) && !errors.Is(err, ctx.Err()) {
+				var authErr *AuthError
+				var thrErr *ThrottledError
+				if !errors.As(err, &authErr) && !errors.As(err, &thrErr) {
+					err = &PageError{Endpoint: p.endpoint, Page: page, Attempts: 1, Err: err}
+				}
+			}
+			return st, err
+		}
+		st.Pages++
+		fresh := recs[:0]
+		for i := range recs {
+			k := P(&recs[i]).key()
+			if _, dup := seen[k]; dup {
+				st.Duplicates++
+				continue
+			}
+			seen[k] = struct{}{}
+			fresh = append(fresh, recs[i])
+		}
+		if len(fresh) > 0 {
+			st.Records += len(fresh)
+			if err := fn(fresh); err != nil {
+				return st, err
+			}
+		}
+		if raw < size {
+			return st, nil
+		}
+	}
+}
+
+// decodePage streams one page: a JSON array of records. A record of the wrong shape is
+// reported to skip and left out; a broken stream fails the page. raw counts every
+// element, skipped or not, so a bad record does not make a page look short.
+func decodePage[T any, P record[T]](r io.Reader, skip func(idx int, err error)) (recs []T, raw int, err error) {
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	if err == io.EOF {
+		return nil, 0, nil // an empty body is an empty page
+	}
+	if err != nil {
+		return nil, 0, &errStream{fmt.Errorf("body is not JSON: %w", err)}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, 0, fmt.Errorf("body is not a JSON array (starts with %v)", tok)
+	}
+	for dec.More() {
+		recs = append(recs, *new(T))
+		rec := &recs[len(recs)-1]
+		err := dec.Decode(rec)
+		if err == nil {
+			err = P(rec).normalize()
+		}
+		if err != nil {
+			if !isRecordError(err) {
+				return nil, raw, &errStream{fmt.Errorf("record %d: %w", raw, err)}
+			}
+			recs = recs[:len(recs)-1]
+			skip(raw, err)
+		}
+		raw++
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, raw, &errStream{fmt.Errorf("after record %d: %w", raw, err)}
+	}
+	return recs, raw, nil
+}
+
+// certificatesBody is the request body of the certificates listing.
+type certificatesBody struct {
+	Filter        *Filter  `json:"filter,omitempty"`
+	PageNumber    int      `json:"pageNumber"`
+	PageSize      int      `json:"pageSize"`
+	Includes      []string `json:"includes,omitempty"`
+	ExcludeFields string   `json:"excludeFields,omitempty"`
+	AssetType     string   `json:"assetType,omitempty"`
+}
+
+// instancesBody is the request body of the instances listing.
+type instancesBody struct {
+	FilterRequest *Filter `json:"filterRequest,omitempty"`
+	PageNumber    int     `json:"pageNumber"`
+	PageSize      int     `json:"pageSize"`
+	AssetType     string  `json:"assetType,omitempty"`
+}
+
+// assetsBody is the request body of the v1 assets listing.
+type assetsBody struct {
+	Filter     string `json:"filter,omitempty"`
+	PageNumber int    `json:"pageNumber"`
+	PageSize   int    `json:"pageSize"`
+}
+
+// ListCertificates pages through the certificates endpoint of the configured version,
+// handing each page's new records to fn. fn must not keep the slice.
+func (c *Client) ListCertificates(ctx context.Context, fn func([]Certificate) error) (ListStats, error) {
+	return listPages[Certificate](ctx, c, pager{
+		endpoint: EndpointCertificates,
+		path:     "/certview/" + c.cfg.CertificatesVersion + "/certificates",
+		body: func(page int) ([]byte, error) {
+			return json.Marshal(certificatesBody{
+				Filter:        c.cfg.CertificateFilter,
+				PageNumber:    page,
+				PageSize:      c.cfg.PageSize,
+				Includes:      c.cfg.Includes,
+				ExcludeFields: strings.Join(c.cfg.ExcludeFields, ","),
+				AssetType:     c.cfg.AssetType,
+			})
+		},
+	}, fn)
+}
+
+// ListInstances pages through /certview/v2/instances, handing each page's new records
+// to fn. fn must not keep the slice.
+func (c *Client) ListInstances(ctx context.Context, fn func([]Instance) error) (ListStats, error) {
+	return listPages[Instance](ctx, c, pager{
+		endpoint: EndpointInstances,
+		path:     "/certview/v2/instances",
+		body: func(page int) ([]byte, error) {
+			return json.Marshal(instancesBody{
+				FilterRequest: c.cfg.InstanceFilter,
+				PageNumber:    page,
+				PageSize:      c.cfg.PageSize,
+				AssetType:     c.cfg.AssetType,
+			})
+		},
+	}, fn)
+}
+
+// ListCertificateAssets pages through the v1 assets of one certificate, within the
+// endpoint's 10,000-record window (ListStats.Truncated says when the window was hit).
+// filter is in the v1 query syntax, or empty.
+func (c *Client) ListCertificateAssets(ctx context.Context, certhash, filter string, fn func([]Asset) error) (ListStats, error) {
+	if certhash == "" || strings.ContainsAny(certhash, "/?#") {
+		return ListStats{}, fmt.Errorf("certview: assets: invalid certhash %q", certhash)
+	}
+	return listPages[Asset](ctx, c, pager{
+		endpoint:   EndpointAssets,
+		path:       "/certview/v1/certificates/" + url.PathEscape(certhash) + "/assets",
+		maxRecords: AssetsWindow,
+		body: func(page int) ([]byte, error) {
+			return json.Marshal(assetsBody{Filter: filter, PageNumber: page, PageSize: c.cfg.PageSize})
+		},
+	}, fn)
+}

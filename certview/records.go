@@ -1,0 +1,447 @@
+package certview
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Timestamp decodes the API's times: epoch numbers in seconds or milliseconds, numeric
+// strings, ISO 8601 strings, or null (the zero time).
+type Timestamp struct{ time.Time }
+
+// epochMillisThreshold: a number at or above this is milliseconds. 1e11 seconds is the
+// year 5138; 1e11 milliseconds is 1973.
+const epochMillisThreshold = 1e11
+
+var isoLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.000-0700",
+	"2006-01-02T15:04:05-0700",
+	"2006-01-02T15:04:05Z",
+	"2006-01-02 15:04:05",
+	"2006-01-02",
+}
+
+// EpochTime converts an epoch number of unknown unit.
+func EpochTime(v float64) time.Time {
+	if v >= epochMillisThreshold || v <= -epochMillisThreshold {
+		return time.UnixMilli(int64(v)).UTC()
+	}
+	sec := int64(v)
+	return time.Unix(sec, int64((v-float64(sec))*1e9)).UTC()
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		return t.parseString(s)
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return &fieldError{fmt.Sprintf("time %.40s: not a number or string", b)}
+	}
+	t.Time = EpochTime(v)
+	return nil
+}
+
+func (t *Timestamp) parseString(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		t.Time = time.Time{}
+		return nil
+	}
+	if v, err := strconv.ParseFloat(s, 64); err == nil {
+		t.Time = EpochTime(v)
+		return nil
+	}
+	for _, layout := range isoLayouts {
+		if tt, err := time.Parse(layout, s); err == nil {
+			t.Time = tt.UTC()
+			return nil
+		}
+	}
+	return &fieldError{fmt.Sprintf("time %.40q: not epoch or ISO 8601", s)}
+}
+
+// MarshalJSON writes epoch milliseconds, or null for the zero time.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return strconv.AppendInt(nil, t.UnixMilli(), 10), nil
+}
+
+// OptFloat is a number that may be null or missing (Valid false).
+type OptFloat struct {
+	Value float64
+	Valid bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler; numeric strings are accepted.
+func (f *OptFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = OptFloat{}
+		return nil
+	}
+	s := string(bytes.Trim(b, `"`))
+	if s == "" {
+		*f = OptFloat{}
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return &fieldError{fmt.Sprintf("number %.40s: not a number", b)}
+	}
+	*f = OptFloat{Value: v, Valid: true}
+	return nil
+}
+
+// MarshalJSON writes the number, or null when not valid.
+func (f OptFloat) MarshalJSON() ([]byte, error) {
+	if !f.Valid {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f.Value, 'g', -1, 64), nil
+}
+
+// Count decodes a JSON array of anything (or null) as the number of its elements.
+type Count int
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *Count) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*c = 0
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return &fieldError{fmt.Sprintf("list %.40s: not an array", b)}
+	}
+	*c = Count(len(items))
+	return nil
+}
+
+// StringList decodes an array of strings, a single string, or null.
+type StringList []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*l = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*l = StringList{s}
+		return nil
+	}
+	var items []string
+	if err := json.Unmarshal(b, &items); err != nil {
+		return &fieldError{fmt.Sprintf("string list %.40s: %v", b, err)}
+	}
+	*l = items
+	return nil
+}
+
+// Protocol versions reported in an instance's protocol support map.
+type Protocol uint8
+
+// Protocols known to the grading, oldest first.
+const (
+	SSLv2 Protocol = iota
+	SSLv3
+	TLSv1
+	TLSv11
+	TLSv12
+	TLSv13
+	numProtocols
+)
+
+var protocolNames = [numProtocols]string{"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
+
+// String returns the vendor's name for the protocol.
+func (p Protocol) String() string {
+	if p < numProtocols {
+		return protocolNames[p]
+	}
+	return "unknown"
+}
+
+// AllProtocols lists the known protocols, oldest first.
+func AllProtocols() []Protocol {
+	out := make([]Protocol, numProtocols)
+	for i := range out {
+		out[i] = Protocol(i)
+	}
+	return out
+}
+
+// ProtocolSupport is the decoded protocolSupportInfo map, kept as two bit sets so that
+// hundreds of thousands of instances stay small: which protocols were reported, and
+// which of those are supported.
+type ProtocolSupport struct {
+	Known     uint8
+	Supported uint8
+}
+
+// Reported says whether the map held the protocol.
+func (p ProtocolSupport) Reported(proto Protocol) bool { return p.Known&(1<<proto) != 0 }
+
+// Supports says whether the protocol was reported as supported.
+func (p ProtocolSupport) Supports(proto Protocol) bool { return p.Supported&(1<<proto) != 0 }
+
+// UnmarshalJSON implements json.Unmarshaler. Unknown protocol names are ignored.
+func (p *ProtocolSupport) UnmarshalJSON(b []byte) error {
+	*p = ProtocolSupport{}
+	if string(b) == "null" {
+		return nil
+	}
+	var m map[string]*bool
+	if err := json.Unmarshal(b, &m); err != nil {
+		return &fieldError{fmt.Sprintf("protocol support %.40s: %v", b, err)}
+	}
+	for name, v := range m {
+		for i, n := range protocolNames {
+			if strings.EqualFold(name, n) {
+				p.Known |= 1 << i
+				if v != nil && *v {
+					p.Supported |= 1 << i
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes the map back in the vendor's form.
+func (p ProtocolSupport) MarshalJSON() ([]byte, error) {
+	m := map[string]bool{}
+	for i, n := range protocolNames {
+		if p.Known&(1<<i) != 0 {
+			m[n] = p.Supported&(1<<i) != 0
+		}
+	}
+	return json.Marshal(m)
+}
+
+// fieldError marks a value of the wrong shape inside one record: the record is skipped,
+// the page goes on.
+type fieldError struct{ msg string }
+
+func (e *fieldError) Error() string { return e.msg }
+
+// Name is a certificate subject, issuer or root issuer.
+type Name struct {
+	Name             string     `json:"name"`
+	Organization     string     `json:"organization"`
+	OrganizationUnit StringList `json:"organizationUnit"`
+	Locality         string     `json:"locality"`
+	State            string     `json:"state"`
+	Country          string     `json:"country"`
+	CertHash         string     `json:"certhash"`
+}
+
+// HostInstance is a server instance as listed inside a certificate's asset.
+type HostInstance struct {
+	ID           int64      `json:"id"`
+	Port         int        `json:"port"`
+	FQDN         string     `json:"fqdn"`
+	Protocol     string     `json:"protocol"`
+	Service      string     `json:"service"`
+	Grade        string     `json:"grade"`
+	SSLProtocols StringList `json:"sslProtocols"`
+	VulnCount    int        `json:"vulnCount"`
+}
+
+// Interface is a network interface of an asset.
+type Interface struct {
+	Hostname string `json:"hostname"`
+	Address  string `json:"address"`
+}
+
+// Tag is an asset tag.
+type Tag struct {
+	Name string `json:"name"`
+	UUID string `json:"uuid"`
+}
+
+// Asset is a host serving a certificate. The v2 certificate listing gives ID and UUID;
+// the v1 assets listing gives AssetID (a UUID), Created, Updated and CertificateCount.
+type Asset struct {
+	ID               int64          `json:"id"`
+	UUID             string         `json:"uuid"`
+	AssetID          string         `json:"assetId"`
+	NetbiosName      string         `json:"netbiosName"`
+	Name             string         `json:"name"`
+	OperatingSystem  string         `json:"operatingSystem"`
+	PrimaryIP        string         `json:"primaryIp"`
+	WASURL           string         `json:"wasUrl"`
+	HostInstances    []HostInstance `json:"hostInstances"`
+	Interfaces       []Interface    `json:"assetInterfaces"`
+	Tags             []Tag          `json:"tags"`
+	Created          Timestamp      `json:"created"`
+	Updated          Timestamp      `json:"updated"`
+	CertificateCount int            `json:"certificateCount"`
+}
+
+// Certificate is one record of the certificates listing.
+type Certificate struct {
+	ID                      int64               `json:"id"`
+	CertHash                string              `json:"certhash"`
+	KeySize                 int                 `json:"keySize"`
+	SerialNumber            string              `json:"serialNumber"`
+	ValidFrom               Timestamp           `json:"validFrom"`
+	ValidFromDate           Timestamp           `json:"validFromDate"`
+	ValidTo                 Timestamp           `json:"validTo"`
+	ValidToDate             Timestamp           `json:"validToDate"`
+	SignatureAlgorithm      string              `json:"signatureAlgorithm"`
+	PublicKeyAlgorithm      string              `json:"publicKeyAlgorithm"` // v2.1 and later
+	ExtendedValidation      bool                `json:"extendedValidation"`
+	Created                 Timestamp           `json:"createdDate"`
+	Updated                 Timestamp           `json:"updateDate"`
+	DN                      string              `json:"dn"`
+	Subject                 Name                `json:"subject"`
+	Issuer                  Name                `json:"issuer"`
+	RootIssuer              Name                `json:"rootissuer"`
+	IssuerCategory          string              `json:"issuerCategory"`
+	LastFound               Timestamp           `json:"lastFound"`
+	Imported                bool                `json:"imported"`
+	SelfSigned              bool                `json:"selfSigned"`
+	Type                    string              `json:"type"`
+	InstanceCount           int                 `json:"instanceCount"`
+	AssetCount              int                 `json:"assetCount"`
+	Sources                 StringList          `json:"sources"`
+	SubjectAlternativeNames map[string][]string `json:"subjectAlternativeNames"`
+	Assets                  []Asset             `json:"assets"`
+}
+
+// normalize applies the fallbacks and rejects records that cannot be keyed.
+func (c *Certificate) normalize() error {
+	if c.CertHash == "" {
+		return &fieldError{"certhash is missing"}
+	}
+	if c.ValidTo.IsZero() {
+		c.ValidTo = c.ValidToDate
+	}
+	if c.ValidFrom.IsZero() {
+		c.ValidFrom = c.ValidFromDate
+	}
+	return nil
+}
+
+func (c *Certificate) key() string {
+	if c.ID != 0 {
+		return strconv.FormatInt(c.ID, 10)
+	}
+	return "hash:" + c.CertHash
+}
+
+// InstanceAsset is the asset summary inside an instance record.
+type InstanceAsset struct {
+	ID        int64  `json:"id"`
+	UUID      string `json:"uuid"`
+	Name      string `json:"name"`
+	PrimaryIP string `json:"primaryIp"`
+}
+
+// InstanceCertificate is the certificate summary inside an instance record.
+type InstanceCertificate struct {
+	ID        int64     `json:"id"`
+	CertHash  string    `json:"certhash"`
+	Name      string    `json:"name"`
+	LastFound Timestamp `json:"lastFound"`
+}
+
+// GradeSummary is an instance's SSL Labs style grading.
+type GradeSummary struct {
+	Grade                    string          `json:"grade"`
+	GradeWithTrustIgnored    string          `json:"gradeWithTrustIgnored"`
+	CertificateScore         OptFloat        `json:"certificateScore"`
+	ProtocolSupportScore     OptFloat        `json:"protocolSupportScore"`
+	KeyExchangeScore         OptFloat        `json:"keyExchangeScore"`
+	CipherStrengthScore      OptFloat        `json:"cipherStrengthScore"`
+	ProtocolSupportWeightage OptFloat        `json:"protocolSupportWeightage"`
+	KeyExchangeWeightage     OptFloat        `json:"keyExchangeWeightage"`
+	CipherStrengthWeightage  OptFloat        `json:"cipherStrengthWeightage"`
+	Warnings                 Count           `json:"warnings"`
+	Errors                   Count           `json:"errors"`
+	Notices                  Count           `json:"notices"`
+	Infos                    Count           `json:"infos"`
+	Highlights               Count           `json:"highlights"`
+	ProtocolSupport          ProtocolSupport `json:"protocolSupportInfo"`
+}
+
+// Instance is one record of the instances listing: a server port presenting a certificate.
+type Instance struct {
+	ID           int64               `json:"id"`
+	Port         int                 `json:"port"`
+	FQDN         string              `json:"fqdn"`
+	Protocol     string              `json:"protocol"`
+	Service      string              `json:"service"`
+	Grade        string              `json:"grade"`
+	ScannedDate  Timestamp           `json:"scannedDate"`
+	Asset        InstanceAsset       `json:"asset"`
+	Certificate  InstanceCertificate `json:"certificate"`
+	GradeSummary GradeSummary        `json:"gradeSummary"`
+}
+
+func (in *Instance) normalize() error {
+	if in.ID == 0 {
+		return &fieldError{"id is missing"}
+	}
+	if in.Grade == "" {
+		in.Grade = in.GradeSummary.Grade
+	}
+	return nil
+}
+
+func (in *Instance) key() string { return strconv.FormatInt(in.ID, 10) }
+
+// EffectiveGrade is the grade summary's grade, else the instance's, else "" (ungraded).
+func (in *Instance) EffectiveGrade() string {
+	if g := strings.TrimSpace(in.GradeSummary.Grade); g != "" {
+		return g
+	}
+	return strings.TrimSpace(in.Grade)
+}
+
+func (a *Asset) normalize() error {
+	if a.AssetID == "" && a.UUID == "" && a.ID == 0 {
+		return &fieldError{"assetId is missing"}
+	}
+	return nil
+}
+
+func (a *Asset) key() string {
+	switch {
+	case a.AssetID != "":
+		return a.AssetID
+	case a.UUID != "":
+		return a.UUID
+	}
+	return strconv.FormatInt(a.ID, 10)
+}
+
+// isRecordError says whether a decode error concerns one record's contents (skip the
+// record) rather than the stream (fail the page).
+func isRecordError(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	var fieldErr *fieldError
+	return errors.As(err, &typeErr) || errors.As(err, &fieldErr)
+}
