@@ -104,10 +104,15 @@ func (c *Client) redact(s string) string {
 	return s
 }
 
-// snippet reads the first bytes of a body for an error message, redacted.
+// snippet returns the first 200 bytes of a body for an error message. It redacts
+// before it cuts, so that a secret straddling the cut cannot survive in part.
 func (c *Client) snippet(body io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(body, maxErrorBodyBytes))
-	return strings.ToValidUTF8(c.redact(string(b)), "?")
+	b, _ := io.ReadAll(io.LimitReader(body, 64<<10))
+	s := c.redact(string(b))
+	if len(s) > maxErrorBodyBytes {
+		s = s[:maxErrorBodyBytes]
+	}
+	return strings.ToValidUTF8(s, "?")
 }
 
 // Token returns a valid token, authenticating when none is cached or the cached one is

@@ -54,7 +54,7 @@ func ParseRateLimit(h http.Header) (RateLimitInfo, []error) {
 			}
 			v, err := strconv.Atoi(strings.TrimSpace(raw))
 			if err != nil || v < 0 {
-				problems = append(problems, fmt.Errorf("header %s: %.40q is not a non-negative integer", name, raw))
+				problems = append(problems, fmt.Errorf("header %s: %s is not a non-negative integer", name, quoteShort(raw)))
 				break
 			}
 			*hdr.field(&info) = v
@@ -62,6 +62,15 @@ func ParseRateLimit(h http.Header) (RateLimitInfo, []error) {
 		}
 	}
 	return info, problems
+}
+
+// quoteShort quotes a short header value; a long one, which may be anything, is only
+// measured.
+func quoteShort(v string) string {
+	if len(v) <= 16 {
+		return strconv.Quote(v)
+	}
+	return fmt.Sprintf("a %d-byte value", len(v))
 }
 
 // headerValue finds a header by name, ignoring case even where the map was built by hand

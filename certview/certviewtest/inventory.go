@@ -252,7 +252,7 @@ func uuidOf(seed uint64, kind string, i int) string {
 
 type issuerInfo struct {
 	org, name, category, root string
-	lifetimeDays               int
+	lifetimeDays              int
 }
 
 var issuers = []issuerInfo{

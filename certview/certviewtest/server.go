@@ -250,6 +250,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fault := s.takeFault(endpoint, req.PageNumber)
 	if fault != nil && fault.Kind == FaultExpireTokens {
 		s.ExpireTokens()
+		fault = nil
 	}
 	if !s.validToken(r.Header.Get("Authorization")) {
 		writeError(w, http.StatusUnauthorized, "invalid or expired token")
@@ -259,6 +260,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.shift[endpoint] += fault.Shift
 		s.mu.Unlock()
+		fault = nil
 	}
 	if fault != nil && s.serveFault(w, r, fault, nil) {
 		return
