@@ -25,7 +25,7 @@ type ListStats struct {
 type record[T any] interface {
 	*T
 	normalize() error
-	key() string
+	key() uint64
 }
 
 // pager describes one listing endpoint.
@@ -41,7 +41,7 @@ type pager struct {
 // N records cost floor(N/pageSize)+1 calls.
 func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn func([]T) error) (ListStats, error) {
 	var st ListStats
-	seen := map[string]struct{}{}
+	seen := map[uint64]struct{}{}
 	size := c.cfg.PageSize
 	for page := 0; ; page++ {
 		if page >= c.cfg.MaxPages {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -345,11 +346,19 @@ func (c *Certificate) normalize() error {
 	return nil
 }
 
-func (c *Certificate) key() string {
+func (c *Certificate) key() uint64 {
 	if c.ID != 0 {
-		return strconv.FormatInt(c.ID, 10)
+		return uint64(c.ID)
 	}
-	return "hash:" + c.CertHash
+	return stringKey(c.CertHash)
+}
+
+// stringKey maps a string id into the key space above the numeric ids. A 64-bit FNV
+// hash makes a collision among a million ids about a one in 10^7 chance.
+func stringKey(s string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum64() | 1<<63
 }
 
 // InstanceAsset is the asset summary inside an instance record.
@@ -411,7 +420,7 @@ func (in *Instance) normalize() error {
 	return nil
 }
 
-func (in *Instance) key() string { return strconv.FormatInt(in.ID, 10) }
+func (in *Instance) key() uint64 { return uint64(in.ID) }
 
 // EffectiveGrade is the grade summary's grade, else the instance's, else "" (ungraded).
 func (in *Instance) EffectiveGrade() string {
@@ -428,14 +437,14 @@ func (a *Asset) normalize() error {
 	return nil
 }
 
-func (a *Asset) key() string {
+func (a *Asset) key() uint64 {
 	switch {
 	case a.AssetID != "":
-		return a.AssetID
+		return stringKey(a.AssetID)
 	case a.UUID != "":
-		return a.UUID
+		return stringKey(a.UUID)
 	}
-	return strconv.FormatInt(a.ID, 10)
+	return uint64(a.ID)
 }
 
 // isRecordError says whether a decode error concerns one record's contents (skip the
