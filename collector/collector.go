@@ -1,0 +1,168 @@
+package collector
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/certview"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// cached is appended to the HELP of every metric rendered from the snapshot.
+const cached = " Served from the snapshot cached by the last successful poll; a scrape never calls the API."
+
+// Certificate info labels, in order.
+var certInfoLabels = []string{"certhash", "common_name", "organization", "issuer", "root_issuer", "issuer_category",
+	"signature_algorithm", "key_algorithm", "key_size", "self_signed", "type", "serial_number"}
+
+// Instance info labels, in order.
+var instanceInfoLabels = []string{"instance_id", "certhash", "asset_id", "asset_name", "ip", "port", "protocol", "service", "fqdn"}
+
+// ExpiringWindows are the look-ahead windows of qualys_certview_certificates_expiring.
+var ExpiringWindows = []int{7, 14, 30, 60, 90}
+
+// Exporter renders the scheduler's current snapshot and health as metrics. Its
+// descriptors are made once; each scrape emits const metrics from the immutable snapshot.
+type Exporter struct {
+	sched   *Scheduler
+	clock   clockwork.Clock
+	perCert bool
+	perInst bool
+
+	notAfter, notBefore, expiryDays, certInfo        *prometheus.Desc
+	instGrade, instScore, instInfo                   *prometheus.Desc
+	certificates, expired, expiring, selfSigned      *prometheus.Desc
+	weakKey, weakSig, instances, protocolSupport     *prometheus.Desc
+	up, lastSuccess, lastAttempt, pollDuration, fail *prometheus.Desc
+	snapshotAge                                      *prometheus.Desc
+}
+
+// ExporterOptions choose what the exporter exposes.
+type ExporterOptions struct {
+	PerCertificate bool
+	PerInstance    bool
+	Clock          clockwork.Clock
+}
+
+// NewExporter declares the descriptors.
+func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("qualys_certview_"+name, help, labels, nil)
+	}
+	return &Exporter{
+		sched: sched, clock: opts.Clock, perCert: opts.PerCertificate, perInst: opts.PerInstance,
+
+		notAfter:   d("certificate_not_after_timestamp_seconds", "End of the certificate's validity (validTo), as a Unix timestamp."+cached, "certhash"),
+		notBefore:  d("certificate_not_before_timestamp_seconds", "Start of the certificate's validity (validFrom), as a Unix timestamp."+cached, "certhash"),
+		expiryDays: d("certificate_expiry_days", "Days from the scrape until the certificate's not-after time; fractional, negative once expired. Computed at scrape time from the not-after time"+cached[len(" Served"):], "certhash"),
+		certInfo:   d("certificate_info", "Certificate metadata; the value is always 1."+cached, certInfoLabels...),
+
+		instGrade: d("instance_grade", "The TLS grade of a server instance as a label (none when ungraded); exactly one series per instance, value 1."+cached, "instance_id", "grade"),
+		instScore: d("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength."+cached, "instance_id", "category"),
+		instInfo:  d("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached, instanceInfoLabels...),
+
+		certificates:    d("certificates", "Certificates in the inventory."+cached),
+		expired:         d("certificates_expired", "Certificates whose not-after time has passed, counted at scrape time"+cached[len(" Served"):]),
+		expiring:        d("certificates_expiring", "Certificates not yet expired that expire within the given number of days, counted at scrape time"+cached[len(" Served"):], "within_days"),
+		selfSigned:      d("certificates_self_signed", "Self-signed certificates."+cached),
+		weakKey:         d("certificates_weak_key", "Certificates with a weak key: RSA or DSA below the RSA threshold (default 2048 bits), EC below the EC threshold (default 224 bits)."+cached),
+		weakSig:         d("certificates_weak_signature", "Certificates signed with MD5 or SHA-1."+cached),
+		instances:       d("instances", "Server instances by TLS grade (none when ungraded); every grade is always present."+cached, "grade"),
+		protocolSupport: d("instances_protocol_supported", "Server instances that support each protocol version."+cached, "protocol"),
+
+		up:           d("up", "1 when the last poll of the CertView API succeeded, else 0. Set by the poll loop, not at scrape time."),
+		lastSuccess:  d("last_poll_success_timestamp_seconds", "When the last successful poll finished, as a Unix timestamp; the age of the cached snapshot. Set by the poll loop."),
+		lastAttempt:  d("last_poll_timestamp_seconds", "When the last poll (successful or not) started, as a Unix timestamp. Set by the poll loop."),
+		pollDuration: d("poll_duration_seconds", "How long the last poll took, successful or not, including rate-limit waits. Set by the poll loop."),
+		fail:         d("poll_consecutive_failures", "Polls failed in a row since the last success. Set by the poll loop."),
+		snapshotAge:  d("snapshot_age_seconds", "Seconds since the cached snapshot was taken, at scrape time; absent before the first snapshot."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{e.notAfter, e.notBefore, e.expiryDays, e.certInfo, e.instGrade, e.instScore, e.instInfo,
+		e.certificates, e.expired, e.expiring, e.selfSigned, e.weakKey, e.weakSig, e.instances, e.protocolSupport,
+		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge} {
+		ch <- d
+	}
+}
+
+func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// Collect implements prometheus.Collector. It reads the current snapshot only.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	now := e.clock.Now()
+	h := e.sched.Health()
+	ch <- gauge(e.up, boolValue(h.Up))
+	ch <- gauge(e.fail, float64(h.ConsecutiveFailures))
+	if !h.LastAttempt.IsZero() {
+		ch <- gauge(e.lastAttempt, unixSeconds(h.LastAttempt))
+		ch <- gauge(e.pollDuration, h.LastDuration.Seconds())
+	}
+	s := e.sched.Snapshot()
+	if s == nil {
+		return
+	}
+	ch <- gauge(e.lastSuccess, unixSeconds(s.Taken))
+	ch <- gauge(e.snapshotAge, now.Sub(s.Taken).Seconds())
+
+	ch <- gauge(e.certificates, float64(len(s.Certificates)))
+	ch <- gauge(e.expired, float64(s.Expired(now)))
+	for _, days := range ExpiringWindows {
+		ch <- gauge(e.expiring, float64(s.ExpiringWithin(now, time.Duration(days)*24*time.Hour)), strconv.Itoa(days))
+	}
+	ch <- gauge(e.selfSigned, float64(s.SelfSigned))
+	ch <- gauge(e.weakKey, float64(s.WeakKey))
+	ch <- gauge(e.weakSig, float64(s.WeakSignature))
+	for g, n := range s.GradeCounts {
+		ch <- gauge(e.instances, float64(n), g)
+	}
+	for p, n := range s.ProtocolCounts {
+		ch <- gauge(e.protocolSupport, float64(n), certview.Protocol(p).String())
+	}
+
+	if e.perCert {
+		for i := range s.Certificates {
+			c := &s.Certificates[i]
+			if !c.NotAfter.IsZero() {
+				ch <- gauge(e.notAfter, unixSeconds(c.NotAfter), c.CertHash)
+				ch <- gauge(e.expiryDays, c.NotAfter.Sub(now).Hours()/24, c.CertHash)
+			}
+			if !c.NotBefore.IsZero() {
+				ch <- gauge(e.notBefore, unixSeconds(c.NotBefore), c.CertHash)
+			}
+			ch <- gauge(e.certInfo, 1, c.CertHash, c.CommonName, c.Organization, c.Issuer, c.RootIssuer, c.IssuerCategory,
+				c.SignatureAlgorithm, c.KeyAlgorithm, strconv.Itoa(c.KeySize), strconv.FormatBool(c.SelfSigned), c.Type, c.SerialNumber)
+		}
+	}
+	if e.perInst {
+		for i := range s.Instances {
+			in := &s.Instances[i]
+			id := strconv.FormatInt(in.ID, 10)
+			ch <- gauge(e.instGrade, 1, id, in.Grade)
+			for k, cat := range ScoreCategories {
+				if in.HasScore[k] {
+					ch <- gauge(e.instScore, in.Scores[k], id, cat)
+				}
+			}
+			ch <- gauge(e.instInfo, 1, id, in.CertHash, strconv.FormatInt(in.AssetID, 10), in.AssetName, in.IP,
+				strconv.Itoa(in.Port), in.Protocol, in.Service, in.FQDN)
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/certview"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/jonboulle/clockwork"
+)
+
+// Lister is what the scheduler needs of the certview client.
+type Lister interface {
+	ListCertificates(ctx context.Context, fn func([]certview.Certificate) error) (certview.ListStats, error)
+	ListInstances(ctx context.Context, fn func([]certview.Instance) error) (certview.ListStats, error)
+}
+
+// SchedulerOptions configure the poll loop.
+type SchedulerOptions struct {
+	Interval         time.Duration
+	Timeout          time.Duration // of one poll; default Interval
+	MaxBackoff       time.Duration // the longest pause after repeated failures; default 4x Interval
+	ProgressInterval time.Duration // how often a running poll logs its progress; default 1m
+	PageSize         int           // to estimate calls; default 200
+	RateLimit        certview.RateLimit
+	Thresholds       Thresholds
+	Clock            clockwork.Clock
+	Logger           log.Logger
+	Telemetry        *Telemetry
+	// OnSnapshot, when set, is called with each new snapshot after it is swapped in.
+	OnSnapshot func(*Snapshot)
+}
+
+// Health is the state of the poll loop.
+type Health struct {
+	Up                  bool // the last poll succeeded
+	LastSuccess         time.Time
+	LastAttempt         time.Time
+	LastDuration        time.Duration
+	ConsecutiveFailures int
+	LastError           string
+	LastErrorReason     string
+}
+
+// Scheduler polls the API on a fixed interval and keeps the last complete snapshot.
+type Scheduler struct {
+	client Lister
+	opts   SchedulerOptions
+	snap   atomic.Pointer[Snapshot]
+
+	pollMu sync.Mutex // polls never overlap
+
+	mu     sync.Mutex
+	health Health
+}
+
+// NewScheduler makes a scheduler; Run starts it.
+func NewScheduler(client Lister, opts SchedulerOptions) *Scheduler {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultPollInterval
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = opts.Interval
+	}
+	if opts.MaxBackoff < opts.Interval {
+		opts.MaxBackoff = 4 * opts.Interval
+	}
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = time.Minute
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = certview.DefaultPageSize
+	}
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	if opts.Telemetry == nil {
+		opts.Telemetry = NewTelemetry()
+	}
+	opts.Telemetry.seedEndpoints()
+	return &Scheduler{client: client, opts: opts}
+}
+
+// Snapshot returns the current snapshot, or nil before the first successful poll.
+func (s *Scheduler) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Ready says whether a snapshot exists.
+func (s *Scheduler) Ready() bool { return s.snap.Load() != nil }
+
+// Health returns the state of the poll loop.
+func (s *Scheduler) Health() Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.health
+}
+
+// Run polls at once, then every interval, until ctx ends. After repeated failures the
+// pause grows (doubling from the second failure) up to MaxBackoff.
+func (s *Scheduler) Run(ctx context.Context) {
+	for {
+		start := s.opts.Clock.Now()
+		_ = s.Poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		delay := s.nextDelay()
+		wait := start.Add(delay).Sub(s.opts.Clock.Now())
+		if wait < 0 {
+			wait = 0
+		}
+		level.Debug(s.opts.Logger).Log("msg", "next poll", "in", wait)
+		t := s.opts.Clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.Chan():
+		}
+	}
+}
+
+// nextDelay is the interval, doubled for each failure after the first, capped.
+func (s *Scheduler) nextDelay() time.Duration {
+	f := s.Health().ConsecutiveFailures
+	d := s.opts.Interval
+	for i := 1; i < f && d < s.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	if d > s.opts.MaxBackoff {
+		d = s.opts.MaxBackoff
+	}
+	return d
+}
+
+// Poll lists certificates and instances (in parallel: they are separate APIs with
+// separate budgets), builds a snapshot and swaps it in. A failed poll keeps the previous
+// snapshot.
+func (s *Scheduler) Poll(ctx context.Context) error {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	logger := s.opts.Logger
+	tel := s.opts.Telemetry
+	start := s.opts.Clock.Now()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+
+	b := NewBuilder(s.opts.Thresholds)
+	var bmu sync.Mutex
+	before := tel.progress()
+	stopProgress := s.logProgress(ctx, start, before)
+	var certStats, instStats certview.ListStats
+	var certErr, instErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		certStats, certErr = s.client.ListCertificates(ctx, func(p []certview.Certificate) error {
+			bmu.Lock()
+			b.AddCertificates(p)
+			bmu.Unlock()
+			tel.pages.Add(1)
+			tel.records.Add(int64(len(p)))
+			return nil
+		})
+		if certErr != nil {
+			cancel() // no point finishing the other listing
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		instStats, instErr = s.client.ListInstances(ctx, func(p []certview.Instance) error {
+			bmu.Lock()
+			b.AddInstances(p)
+			bmu.Unlock()
+			tel.pages.Add(1)
+			tel.records.Add(int64(len(p)))
+			return nil
+		})
+		if instErr != nil {
+			cancel()
+		}
+	}()
+	wg.Wait()
+	stopProgress()
+	end := s.opts.Clock.Now()
+	took := end.Sub(start)
+	err := certErr
+	if err == nil || (errors.Is(err, context.Canceled) && instErr != nil) {
+		err = instErr
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+
+	s.mu.Lock()
+	s.health.LastAttempt = start
+	s.health.LastDuration = took
+	if err != nil {
+		reason := failureReason(err)
+		s.health.Up = false
+		s.health.ConsecutiveFailures++
+		s.health.LastError = err.Error()
+		s.health.LastErrorReason = reason
+		failures := s.health.ConsecutiveFailures
+		s.mu.Unlock()
+		tel.polls.WithLabelValues("failure").Inc()
+		tel.pollFailures.WithLabelValues(reason).Inc()
+		level.Error(logger).Log("msg", "poll failed; keeping the previous snapshot", "reason", reason, "err", err,
+			"duration", took.Round(time.Millisecond), "consecutive_failures", failures, "have_snapshot", s.Ready())
+		return err
+	}
+	snap := b.Build(end, took)
+	s.snap.Store(snap)
+	s.health.Up = true
+	s.health.LastSuccess = end
+	s.health.ConsecutiveFailures = 0
+	s.health.LastError, s.health.LastErrorReason = "", ""
+	s.mu.Unlock()
+	tel.polls.WithLabelValues("success").Inc()
+	done := tel.progress().since(before)
+	level.Info(logger).Log("msg", "poll complete", "certificates", len(snap.Certificates), "instances", len(snap.Instances),
+		"calls", certStats.Pages+instStats.Pages, "skipped", certStats.Skipped+instStats.Skipped,
+		"duplicates", certStats.Duplicates+instStats.Duplicates, "rate_limit_waits", done.waits, "waited", done.waited,
+		"duration", took.Round(time.Millisecond))
+	s.checkBudget(certStats.Records, instStats.Records)
+	if s.opts.OnSnapshot != nil {
+		s.opts.OnSnapshot(snap)
+	}
+	return nil
+}
+
+// logProgress logs the running poll's counters every ProgressInterval.
+func (s *Scheduler) logProgress(ctx context.Context, start time.Time, before progress) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := s.opts.Clock.NewTicker(s.opts.ProgressInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.Chan():
+				p := s.opts.Telemetry.progress().since(before)
+				level.Info(s.opts.Logger).Log("msg", "poll in progress", "pages", p.pages, "records", p.records,
+					"rate_limit_waits", p.waits, "waited", p.waited, "elapsed", s.opts.Clock.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// CallsPerPoll is what listing n records costs: floor(n/pageSize)+1 calls.
+func CallsPerPoll(n, pageSize int) int { return n/pageSize + 1 }
+
+// MinInterval is the shortest poll interval one API's budget sustains for calls per poll.
+func MinInterval(calls int, rl certview.RateLimit) time.Duration {
+	if rl.Calls <= 0 {
+		return 0
+	}
+	return time.Duration(float64(rl.Window) * float64(calls) / float64(rl.Calls))
+}
+
+// checkBudget warns when the rate limit cannot sustain the poll interval at the size
+// just seen. Each API has its own budget, so the larger listing decides.
+func (s *Scheduler) checkBudget(certs, instances int) {
+	need := CallsPerPoll(certs, s.opts.PageSize)
+	if n := CallsPerPoll(instances, s.opts.PageSize); n > need {
+		need = n
+	}
+	min := MinInterval(need, s.opts.RateLimit)
+	if min > s.opts.Interval {
+		level.Warn(s.opts.Logger).Log("msg", "the rate limit cannot sustain the poll interval: polls will stretch into rate-limit waits",
+			"calls_per_poll", need, "rate_limit", fmt.Sprintf("%d per %s", s.opts.RateLimit.Calls, s.opts.RateLimit.Window),
+			"interval", s.opts.Interval, "min_interval", min.Round(time.Second))
+	}
+}
+
+// failureReason puts an error in one of a few bounded classes, for a metric label.
+func failureReason(err error) string {
+	var authErr *certview.AuthError
+	var thrErr *certview.ThrottledError
+	var apiErr *certview.APIError
+	var pageErr *certview.PageError
+	switch {
+	case errors.As(err, &authErr):
+		return "auth"
+	case errors.As(err, &thrErr):
+		return "throttled"
+	case errors.As(err, &apiErr) && apiErr.Status >= 500:
+		return "http_5xx"
+	case errors.As(err, &apiErr):
+		return "http_4xx"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &pageErr):
+		return "transport"
+	case errors.Is(err, certview.ErrTooManyPages):
+		return "paging"
+	}
+	return "other"
+}

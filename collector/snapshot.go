@@ -1,0 +1,297 @@
+// Package collector holds the exporter's poll loop, the immutable snapshot it builds,
+// and the Prometheus collector that renders it. A scrape reads the snapshot only; it
+// never calls the API.
+package collector
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/certview-exporter/certview_exporter/certview"
+)
+
+// Score categories, in the order of Instance.Scores.
+var ScoreCategories = [4]string{"certificate", "protocol_support", "key_exchange", "cipher_strength"}
+
+// Grades in order from best to worst; "none" is ungraded.
+var Grades = []string{"A+", "A", "A-", "B", "C", "D", "E", "F", "T", "M", "none"}
+
+// Certificate is one certificate in a snapshot, with label values already sanitised.
+type Certificate struct {
+	CertHash           string
+	CommonName         string
+	Organization       string
+	Issuer             string
+	RootIssuer         string
+	IssuerCategory     string
+	SignatureAlgorithm string
+	KeyAlgorithm       string // RSA, EC, DSA, or what v2.1 reports
+	KeySize            int
+	SelfSigned         bool
+	Type               string
+	SerialNumber       string
+	NotBefore          time.Time
+	NotAfter           time.Time
+	LastFound          time.Time
+	InstanceCount      int
+	WeakKey            bool
+	WeakSignature      bool
+}
+
+// Instance is one server instance in a snapshot.
+type Instance struct {
+	ID         int64
+	CertHash   string
+	AssetID    int64
+	AssetName  string
+	IP         string
+	Port       int
+	Protocol   string
+	Service    string
+	FQDN       string
+	Grade      string // from Grades, or another sanitised value
+	TrustGrade string // grade with trust ignored
+	Scores     [4]float64
+	HasScore   [4]bool
+	Warnings   int
+	Errors     int
+	Protocols  certview.ProtocolSupport
+}
+
+// Snapshot is the result of one complete poll. It is never modified after Build.
+type Snapshot struct {
+	Taken        time.Time     // when the poll finished
+	PollDuration time.Duration // how long it took
+	Certificates []Certificate // sorted by certhash
+	Instances    []Instance    // sorted by id
+
+	SelfSigned     int
+	WeakKey        int
+	WeakSignature  int
+	GradeCounts    map[string]int // every entry of Grades is present
+	ProtocolCounts [6]int         // instances supporting each certview.Protocol
+	notAfter       []int64        // sorted unix seconds, for scrape-time expiry counts
+}
+
+// Expired counts the certificates whose not-after lies before now.
+func (s *Snapshot) Expired(now time.Time) int {
+	return sort.Search(len(s.notAfter), func(i int) bool { return s.notAfter[i] >= now.Unix() })
+}
+
+// ExpiringWithin counts the certificates not yet expired at now whose not-after lies
+// within d.
+func (s *Snapshot) ExpiringWithin(now time.Time, d time.Duration) int {
+	limit := now.Add(d).Unix()
+	upto := sort.Search(len(s.notAfter), func(i int) bool { return s.notAfter[i] > limit })
+	return upto - s.Expired(now)
+}
+
+// Thresholds decide which keys and signatures are weak.
+type Thresholds struct {
+	WeakRSABits int // RSA and DSA keys below this are weak
+	WeakECBits  int // EC keys below this are weak
+}
+
+// Builder accumulates a poll's pages into a snapshot.
+type Builder struct {
+	th    Thresholds
+	certs []Certificate
+	ins   []Instance
+}
+
+// NewBuilder starts a snapshot.
+func NewBuilder(th Thresholds) *Builder { return &Builder{th: th} }
+
+// AddCertificates converts a page of certificates. It keeps nothing of the page.
+func (b *Builder) AddCertificates(page []certview.Certificate) {
+	for i := range page {
+		c := &page[i]
+		alg := KeyAlgorithm(c.PublicKeyAlgorithm, c.SignatureAlgorithm)
+		b.certs = append(b.certs, Certificate{
+			CertHash:           label(c.CertHash),
+			CommonName:         label(c.Subject.Name),
+			Organization:       label(c.Subject.Organization),
+			Issuer:             label(c.Issuer.Name),
+			RootIssuer:         label(c.RootIssuer.Name),
+			IssuerCategory:     label(c.IssuerCategory),
+			SignatureAlgorithm: label(c.SignatureAlgorithm),
+			KeyAlgorithm:       alg,
+			KeySize:            c.KeySize,
+			SelfSigned:         c.SelfSigned,
+			Type:               label(c.Type),
+			SerialNumber:       label(c.SerialNumber),
+			NotBefore:          c.ValidFrom.Time,
+			NotAfter:           c.ValidTo.Time,
+			LastFound:          c.LastFound.Time,
+			InstanceCount:      c.InstanceCount,
+			WeakKey:            WeakKey(alg, c.KeySize, b.th),
+			WeakSignature:      WeakSignature(c.SignatureAlgorithm),
+		})
+	}
+}
+
+// AddInstances converts a page of instances. It keeps nothing of the page.
+func (b *Builder) AddInstances(page []certview.Instance) {
+	for i := range page {
+		in := &page[i]
+		g := in.GradeSummary
+		inst := Instance{
+			ID:         in.ID,
+			CertHash:   label(in.Certificate.CertHash),
+			AssetID:    in.Asset.ID,
+			AssetName:  label(in.Asset.Name),
+			IP:         label(in.Asset.PrimaryIP),
+			Port:       in.Port,
+			Protocol:   label(in.Protocol),
+			Service:    label(in.Service),
+			FQDN:       label(in.FQDN),
+			Grade:      NormalizeGrade(in.EffectiveGrade()),
+			TrustGrade: NormalizeGrade(g.GradeWithTrustIgnored),
+			Warnings:   int(g.Warnings),
+			Errors:     int(g.Errors),
+			Protocols:  g.ProtocolSupport,
+		}
+		for k, s := range []certview.OptFloat{g.CertificateScore, g.ProtocolSupportScore, g.KeyExchangeScore, g.CipherStrengthScore} {
+			inst.Scores[k], inst.HasScore[k] = s.Value, s.Valid
+		}
+		b.ins = append(b.ins, inst)
+	}
+}
+
+// Build sorts, de-duplicates and counts. The Builder must not be used afterwards.
+func (b *Builder) Build(taken time.Time, took time.Duration) *Snapshot {
+	s := &Snapshot{Taken: taken, PollDuration: took, GradeCounts: make(map[string]int, len(Grades))}
+	sort.SliceStable(b.certs, func(i, j int) bool { return b.certs[i].CertHash < b.certs[j].CertHash })
+	// Two records with one certhash (two ids) would make duplicate series: keep the first.
+	certs := b.certs[:0]
+	for i, c := range b.certs {
+		if i > 0 && c.CertHash == b.certs[i-1].CertHash {
+			continue
+		}
+		certs = append(certs, c)
+	}
+	s.Certificates = certs
+	sort.SliceStable(b.ins, func(i, j int) bool { return b.ins[i].ID < b.ins[j].ID })
+	s.Instances = b.ins
+	s.notAfter = make([]int64, 0, len(certs))
+	for i := range certs {
+		c := &certs[i]
+		if c.SelfSigned {
+			s.SelfSigned++
+		}
+		if c.WeakKey {
+			s.WeakKey++
+		}
+		if c.WeakSignature {
+			s.WeakSignature++
+		}
+		if !c.NotAfter.IsZero() {
+			s.notAfter = append(s.notAfter, c.NotAfter.Unix())
+		}
+	}
+	sort.Slice(s.notAfter, func(i, j int) bool { return s.notAfter[i] < s.notAfter[j] })
+	for _, g := range Grades {
+		s.GradeCounts[g] = 0
+	}
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		s.GradeCounts[in.Grade]++
+		for p := range s.ProtocolCounts {
+			if in.Protocols.Supports(certview.Protocol(p)) {
+				s.ProtocolCounts[p]++
+			}
+		}
+	}
+	b.certs, b.ins = nil, nil
+	return s
+}
+
+// KeyAlgorithm is the key family: v2.1's publicKeyAlgorithm when present, else what the
+// signature algorithm names (ECDSA, DSA), else RSA.
+func KeyAlgorithm(publicKeyAlgorithm, signatureAlgorithm string) string {
+	if p := strings.ToUpper(strings.TrimSpace(publicKeyAlgorithm)); p != "" {
+		switch {
+		case strings.HasPrefix(p, "EC"):
+			return "EC"
+		case strings.Contains(p, "RSA"):
+			return "RSA"
+		case strings.Contains(p, "DSA"):
+			return "DSA"
+		}
+		return label(p)
+	}
+	s := strings.ToUpper(signatureAlgorithm)
+	switch {
+	case strings.Contains(s, "ECDSA"):
+		return "EC"
+	case strings.Contains(s, "DSA"):
+		return "DSA"
+	case strings.Contains(s, "ED25519"), strings.Contains(s, "ED448"):
+		return "EdDSA"
+	}
+	return "RSA"
+}
+
+// WeakKey says whether a key is below its family's threshold. An unknown size is not weak.
+func WeakKey(alg string, bits int, th Thresholds) bool {
+	if bits <= 0 {
+		return false
+	}
+	switch alg {
+	case "EC":
+		return bits < th.WeakECBits
+	case "RSA", "DSA":
+		return bits < th.WeakRSABits
+	}
+	return false
+}
+
+// WeakSignature says whether a signature algorithm uses MD5 or SHA-1 (or MD2).
+func WeakSignature(alg string) bool {
+	s := strings.ToUpper(strings.ReplaceAll(alg, "-", ""))
+	return strings.Contains(s, "MD5") || strings.Contains(s, "MD2") || strings.Contains(s, "SHA1")
+}
+
+// NormalizeGrade maps a grade to its label value: "none" when ungraded.
+func NormalizeGrade(g string) string {
+	g = strings.ToUpper(strings.TrimSpace(g))
+	if g == "" {
+		return "none"
+	}
+	return label(g)
+}
+
+// label makes a label value valid: UTF-8, no NUL or other control characters, and at
+// most 256 bytes.
+func label(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f || s[i] >= utf8.RuneSelf {
+			clean = false
+			break
+		}
+	}
+	if clean && len(s) <= 256 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == 0:
+			continue
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+		if b.Len() >= 256 {
+			break
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func itoa(v int) string { return strconv.Itoa(v) }

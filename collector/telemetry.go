@@ -1,0 +1,105 @@
+package collector
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/certview"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Telemetry is the exporter's view of its own API use. The certview client reports to
+// it through Hooks; it keeps Prometheus metrics and the counters the poll's progress log
+// reads.
+type Telemetry struct {
+	requests      *prometheus.CounterVec
+	remaining     *prometheus.GaugeVec
+	waits         *prometheus.CounterVec
+	skipped       *prometheus.CounterVec
+	polls         *prometheus.CounterVec
+	pollFailures  *prometheus.CounterVec
+	pages         atomic.Int64
+	records       atomic.Int64
+	waitCount     atomic.Int64
+	waitedMillis  atomic.Int64
+}
+
+// NewTelemetry makes the metrics; register them with Collectors.
+func NewTelemetry() *Telemetry {
+	return &Telemetry{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_api_requests_total",
+			Help: "HTTP requests the exporter made to the CertView API, by endpoint and status code (0: no response). Counted live by the exporter.",
+		}, []string{"endpoint", "code"}),
+		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_api_rate_limit_remaining",
+			Help: "Calls left in the current rate-limit window per API, from the last X-RateLimit-Remaining header the API sent. Cached from the last response.",
+		}, []string{"endpoint"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_api_wait_seconds_total",
+			Help: "Seconds the client paused before API calls, by endpoint and reason (rate_limit, throttled, retry). Counted live by the exporter.",
+		}, []string{"endpoint", "reason"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_api_records_skipped_total",
+			Help: "Records the API sent that could not be decoded and were left out of the snapshot, by endpoint. Counted live by the exporter.",
+		}, []string{"endpoint"}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_polls_total",
+			Help: "Polls of the CertView API, by result (success or failure). Counted live by the exporter.",
+		}, []string{"result"}),
+		pollFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_poll_failures_total",
+			Help: "Failed polls by reason (auth, throttled, http_4xx, http_5xx, transport, timeout, paging, other). The previous snapshot stays served. Counted live by the exporter.",
+		}, []string{"reason"}),
+	}
+}
+
+// Collectors returns the metrics to register.
+func (t *Telemetry) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{t.requests, t.remaining, t.waits, t.skipped, t.polls, t.pollFailures}
+}
+
+// Hooks returns the client hooks that feed the telemetry.
+func (t *Telemetry) Hooks() certview.Hooks {
+	return certview.Hooks{
+		Request: func(e certview.RequestEvent) {
+			t.requests.WithLabelValues(e.Endpoint, strconv.Itoa(e.Status)).Inc()
+			if e.RateLimit.Remaining >= 0 {
+				t.remaining.WithLabelValues(e.Endpoint).Set(float64(e.RateLimit.Remaining))
+			}
+		},
+		Wait: func(e certview.WaitEvent) {
+			t.waits.WithLabelValues(e.Endpoint, e.Reason).Add(e.Duration.Seconds())
+			t.waitCount.Add(1)
+			t.waitedMillis.Add(e.Duration.Milliseconds())
+		},
+		Skip: func(e certview.SkipEvent) {
+			t.skipped.WithLabelValues(e.Endpoint).Inc()
+		},
+	}
+}
+
+// seedEndpoints makes the per-endpoint series exist from the start.
+func (t *Telemetry) seedEndpoints() {
+	for _, r := range []string{"success", "failure"} {
+		t.polls.WithLabelValues(r)
+	}
+	for _, ep := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
+		t.skipped.WithLabelValues(ep)
+	}
+}
+
+// progress is a point-in-time reading of the poll's counters.
+type progress struct {
+	pages, records, waits int64
+	waited                time.Duration
+}
+
+func (t *Telemetry) progress() progress {
+	return progress{t.pages.Load(), t.records.Load(), t.waitCount.Load(), time.Duration(t.waitedMillis.Load()) * time.Millisecond}
+}
+
+func (p progress) since(start progress) progress {
+	return progress{p.pages - start.pages, p.records - start.records, p.waits - start.waits, p.waited - start.waited}
+}

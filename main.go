@@ -1,0 +1,257 @@
+// Command certview_exporter exports a Qualys Certificate View inventory to Prometheus.
+// It polls the CertView API in the background and serves the cached snapshot.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/certview-exporter/certview_exporter/certview"
+	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
+	"github.com/certview-exporter/certview_exporter/collector"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	sloggokit "github.com/tjhop/slog-gokit"
+)
+
+// DefaultListenAddress is the exporter's port; see the README.
+const DefaultListenAddress = ":9856"
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	app := kingpin.New("certview_exporter", "Prometheus exporter for Qualys Certificate View.")
+	configFile := app.Flag("config.file", "Path to the configuration file.").Default("config.yml").String()
+	configCheck := app.Flag("config.check", "Validate the configuration file and exit.").Bool()
+	telemetryPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	logLevel := app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
+	logFormat := app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
+	demo := app.Flag("demo", "Run against an in-process CertView simulator instead of a subscription (no credentials needed).").Bool()
+	demoCerts := app.Flag("demo.certificates", "Certificates in the demo inventory.").Default("2000").Int()
+	demoInstances := app.Flag("demo.instances", "Server instances in the demo inventory.").Default("5000").Int()
+	demoSeed := app.Flag("demo.seed", "Seed of the demo inventory.").Default("1").Uint64()
+	demoInterval := app.Flag("demo.interval", "Poll interval in demo mode.").Default("30s").Duration()
+	webFlags := kingpinflag.AddFlags(app, DefaultListenAddress)
+	app.Version(version.Print("certview_exporter"))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "certview_exporter: %v\n", err)
+		return 2
+	}
+
+	logger, base := newLogger(*logLevel, *logFormat)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var cfg *collector.Config
+	if *demo {
+		sim, shutdown, err := startSimulator(*demoSeed, *demoCerts, *demoInstances)
+		if err != nil {
+			level.Error(logger).Log("msg", "starting the demo simulator", "err", err)
+			return 1
+		}
+		defer shutdown()
+		cfg = demoConfig(sim, *demoInterval)
+		level.Info(logger).Log("msg", "demo mode: polling an in-process CertView simulator", "url", sim.URL,
+			"certificates", *demoCerts, "instances", *demoInstances, "interval", *demoInterval)
+	} else {
+		var err error
+		if cfg, err = collector.LoadConfig(*configFile); err != nil {
+			level.Error(logger).Log("msg", "invalid configuration", "err", err)
+			return 1
+		}
+	}
+	if *configCheck {
+		level.Info(logger).Log("msg", "configuration is valid", "file", *configFile)
+		return 0
+	}
+
+	level.Info(logger).Log("msg", "starting certview_exporter", "version", version.Info(), "build_context", version.BuildContext())
+	clock := clockwork.NewRealClock()
+	telemetry := collector.NewTelemetry()
+	clientCfg := cfg.ClientConfig()
+	clientCfg.Logger, clientCfg.Hooks, clientCfg.Clock = log.With(logger, "component", "certview"), telemetry.Hooks(), clock
+	clientCfg.UserAgent = "certview_exporter/" + version.Version
+	client, err := certview.New(clientCfg)
+	if err != nil {
+		level.Error(logger).Log("msg", "invalid configuration", "err", err)
+		return 1
+	}
+	sched := collector.NewScheduler(client, collector.SchedulerOptions{
+		Interval:         time.Duration(cfg.Poll.Interval),
+		Timeout:          time.Duration(cfg.Poll.Timeout),
+		MaxBackoff:       time.Duration(cfg.Poll.MaxBackoff),
+		ProgressInterval: time.Duration(cfg.Poll.ProgressInterval),
+		PageSize:         cfg.Qualys.PageSize,
+		RateLimit:        clientCfg.RateLimit,
+		Thresholds:       collector.Thresholds{WeakRSABits: cfg.Metrics.WeakRSABits, WeakECBits: cfg.Metrics.WeakECBits},
+		Clock:            clock,
+		Logger:           log.With(logger, "component", "scheduler"),
+		Telemetry:        telemetry,
+	})
+	exporter := collector.NewExporter(sched, collector.ExporterOptions{
+		PerCertificate: cfg.Metrics.PerCertificate(), PerInstance: cfg.Metrics.PerInstance(), Clock: clock,
+	})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(exporter, versioncollector.NewCollector("qualys_certview"),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(telemetry.Collectors()...)
+
+	pollDone := make(chan struct{})
+	go func() { defer close(pollDone); sched.Run(ctx) }()
+
+	server, err := newServer(reg, sched, *telemetryPath, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "building the landing page", "err", err)
+		return 1
+	}
+	slogger := slog.New(sloggokit.NewGoKitHandler(base, slogLevel(*logLevel)))
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(server, webFlags, slogger) }()
+
+	select {
+	case err := <-serveErr:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			level.Error(logger).Log("msg", "HTTP server failed", "err", err)
+			stop()
+			<-pollDone
+			return 1
+		}
+	case <-ctx.Done():
+		level.Info(logger).Log("msg", "shutting down")
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		level.Warn(logger).Log("msg", "HTTP shutdown", "err", err)
+	}
+	stop()
+	<-pollDone
+	level.Info(logger).Log("msg", "stopped")
+	return 0
+}
+
+// newLogger returns the project's go-kit logger, with timestamp and caller, and the bare
+// filtered logger under it, for the slog bridge (which adds its own time and caller).
+func newLogger(lvl, format string) (log.Logger, log.Logger) {
+	var l log.Logger
+	if format == "json" {
+		l = log.NewJSONLogger(log.NewSyncWriter(os.Stderr))
+	} else {
+		l = log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr))
+	}
+	l = level.NewFilter(l, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
+	return log.With(l, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), l
+}
+
+// slogLevel maps --log.level onto slog's levels.
+func slogLevel(lvl string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(lvl))
+	return l
+}
+
+// newServer routes the metrics, health, readiness and landing pages.
+func newServer(reg *prometheus.Registry, sched *collector.Scheduler, telemetryPath string, logger log.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle(telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            promLogger{logger},
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             30 * time.Second,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("Healthy\n"))
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !sched.Ready() {
+			http.Error(w, "Not ready: no snapshot yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("Ready\n"))
+	})
+	if telemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "CertView Exporter",
+			Description: "Prometheus exporter for Qualys Certificate View",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: telemetryPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+				{Address: "/-/ready", Text: "Readiness"},
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", landing)
+	}
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+	}, nil
+}
+
+type promLogger struct{ logger log.Logger }
+
+func (l promLogger) Println(v ...any) {
+	level.Error(l.logger).Log("msg", strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// startSimulator serves a CertView simulator on a loopback port for --demo.
+func startSimulator(seed uint64, certs, instances int) (*demoSim, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	sim := certviewtest.New(certviewtest.Options{
+		Inventory: certviewtest.Inventory{Seed: seed, Certificates: certs, Instances: instances, VendorSamples: true},
+		// The demo polls often; give it a generous budget.
+		RateLimit: 100000, RateWindow: time.Hour, Concurrency: 4,
+	})
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &demoSim{URL: "http://" + ln.Addr().String(), opts: sim.Options()}, func() { _ = srv.Close() }, nil
+}
+
+type demoSim struct {
+	URL  string
+	opts certviewtest.Options
+}
+
+func demoConfig(sim *demoSim, interval time.Duration) *collector.Config {
+	cfg := &collector.Config{}
+	cfg.Qualys.APIURL = sim.URL
+	cfg.Qualys.Username = sim.opts.Username
+	cfg.Qualys.Password = collector.Secret(sim.opts.Password)
+	cfg.Poll.Interval = model.Duration(interval)
+	cfg.RateLimit.Calls = sim.opts.RateLimit
+	cfg.RateLimit.Window = model.Duration(sim.opts.RateWindow)
+	cfg.RateLimit.Concurrency = sim.opts.Concurrency
+	cfg.Complete()
+	return cfg
+}
