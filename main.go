@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -248,9 +247,9 @@ func demoConfig(sim *demoSim, interval time.Duration) *collector.Config {
 	cfg.Qualys.APIURL = sim.URL
 	cfg.Qualys.Username = sim.opts.Username
 	cfg.Qualys.Password = collector.Secret(sim.opts.Password)
-	cfg.Poll.Interval = model.Duration(interval)
+	cfg.Poll.Interval = collector.Duration(interval)
 	cfg.RateLimit.Calls = sim.opts.RateLimit
-	cfg.RateLimit.Window = model.Duration(sim.opts.RateWindow)
+	cfg.RateLimit.Window = collector.Duration(sim.opts.RateWindow)
 	cfg.RateLimit.Concurrency = sim.opts.Concurrency
 	cfg.Complete()
 	return cfg

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,7 +28,6 @@ type Config struct {
 	Poll      PollConfig      `yaml:"poll"`
 	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	Metrics   MetricsConfig   `yaml:"metrics"`
-	Snapshot  SnapshotConfig  `yaml:"snapshot"`
 }
 
 // QualysConfig is the connection to the subscription.
@@ -40,7 +40,7 @@ type QualysConfig struct {
 	ClientID           string           `yaml:"client_id"`
 	ClientSecret       Secret           `yaml:"client_secret"`
 	ClientSecretFile   string           `yaml:"client_secret_file"`
-	Timeout            model.Duration   `yaml:"timeout"`
+	Timeout            Duration         `yaml:"timeout"`
 	CAFile             string           `yaml:"ca_file"`
 	InsecureSkipVerify bool             `yaml:"insecure_skip_verify"`
 	CertificatesAPI    string           `yaml:"certificates_api_version"`
@@ -50,24 +50,24 @@ type QualysConfig struct {
 	InstanceFilter     *certview.Filter `yaml:"instance_filter"`
 	Includes           []string         `yaml:"includes"`
 	ExcludeFields      []string         `yaml:"exclude_fields"`
-	TokenRenewMargin   model.Duration   `yaml:"token_renew_margin"`
+	TokenRenewMargin   Duration         `yaml:"token_renew_margin"`
 	MaxPages           int              `yaml:"max_pages"`
 	MaxRetries         int              `yaml:"max_retries"`
 }
 
 // PollConfig is the poll loop.
 type PollConfig struct {
-	Interval         model.Duration `yaml:"interval"`
-	Timeout          model.Duration `yaml:"timeout"`
-	MaxBackoff       model.Duration `yaml:"max_backoff"`
-	ProgressInterval model.Duration `yaml:"progress_interval"`
+	Interval         Duration `yaml:"interval"`
+	Timeout          Duration `yaml:"timeout"`
+	MaxBackoff       Duration `yaml:"max_backoff"`
+	ProgressInterval Duration `yaml:"progress_interval"`
 }
 
 // RateLimitConfig is the client-side budget per API.
 type RateLimitConfig struct {
-	Calls       int            `yaml:"calls"`
-	Window      model.Duration `yaml:"window"`
-	Concurrency int            `yaml:"concurrency"`
+	Calls       int      `yaml:"calls"`
+	Window      Duration `yaml:"window"`
+	Concurrency int      `yaml:"concurrency"`
 }
 
 // MetricsConfig chooses what the collector exposes.
@@ -80,10 +80,24 @@ type MetricsConfig struct {
 	WeakECBits  int `yaml:"weak_ec_bits"`
 }
 
-// SnapshotConfig is where the last good snapshot is saved.
-type SnapshotConfig struct {
-	Path string `yaml:"path"`
+// Duration is a time span in Prometheus's notation (30s, 5m, 1h, 1d, 1w).
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration and names the line of a bad one.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := model.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %q is not a duration (write it like 30s, 5m, 1h or 1d)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
 }
+
+// MarshalYAML writes the duration in the same notation.
+func (d Duration) MarshalYAML() (any, error) { return model.Duration(d).String(), nil }
+
+// String formats the duration like 1h or 30s.
+func (d Duration) String() string { return model.Duration(d).String() }
 
 // Secret is a string that never prints.
 type Secret string
@@ -117,7 +131,7 @@ func (c *Config) Complete() { c.setDefaults() }
 
 func (c *Config) setDefaults() {
 	if c.Poll.Interval == 0 {
-		c.Poll.Interval = model.Duration(DefaultPollInterval)
+		c.Poll.Interval = Duration(DefaultPollInterval)
 	}
 	if c.Poll.Timeout == 0 {
 		c.Poll.Timeout = c.Poll.Interval
@@ -126,13 +140,13 @@ func (c *Config) setDefaults() {
 		c.Poll.MaxBackoff = 4 * c.Poll.Interval
 	}
 	if c.Poll.ProgressInterval == 0 {
-		c.Poll.ProgressInterval = model.Duration(time.Minute)
+		c.Poll.ProgressInterval = Duration(time.Minute)
 	}
 	if c.RateLimit.Calls == 0 {
 		c.RateLimit.Calls = certview.DefaultRateLimitCalls
 	}
 	if c.RateLimit.Window == 0 {
-		c.RateLimit.Window = model.Duration(certview.DefaultRateLimitWindow)
+		c.RateLimit.Window = Duration(certview.DefaultRateLimitWindow)
 	}
 	if c.RateLimit.Concurrency == 0 {
 		c.RateLimit.Concurrency = certview.DefaultConcurrency
@@ -180,7 +194,7 @@ func ParseConfig(name string, data []byte, getenv func(string) string) (*Config,
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, &ConfigError{File: name, Msg: yamlMessage(err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -329,6 +343,21 @@ func (c *Config) ClientConfig() certview.Config {
 			Concurrency: c.RateLimit.Concurrency,
 		},
 	}
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// yamlMessage rewords the decoder's errors: one line each, unknown keys named as such.
+func yamlMessage(err error) string {
+	var te *yaml.TypeError
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for i, m := range msgs {
+		msgs[i] = unknownField.ReplaceAllString(m, "unknown key $1 (keys are decoded strictly; check the spelling and the indentation)")
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // findLine returns the line of a key path in a YAML tree, or of its nearest present

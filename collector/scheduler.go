@@ -32,8 +32,9 @@ type SchedulerOptions struct {
 	Clock            clockwork.Clock
 	Logger           log.Logger
 	Telemetry        *Telemetry
-	// OnSnapshot, when set, is called with each new snapshot after it is swapped in.
-	OnSnapshot func(*Snapshot)
+	// AfterPoll, when set, is called after every poll: with the new snapshot (already
+	// swapped in) on success, or with the error on failure.
+	AfterPoll func(*Snapshot, error)
 }
 
 // Health is the state of the poll loop.
@@ -215,6 +216,9 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 		tel.pollFailures.WithLabelValues(reason).Inc()
 		level.Error(logger).Log("msg", "poll failed; keeping the previous snapshot", "reason", reason, "err", err,
 			"duration", took.Round(time.Millisecond), "consecutive_failures", failures, "have_snapshot", s.Ready())
+		if s.opts.AfterPoll != nil {
+			s.opts.AfterPoll(nil, err)
+		}
 		return err
 	}
 	snap := b.Build(end, took)
@@ -231,8 +235,8 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 		"duplicates", certStats.Duplicates+instStats.Duplicates, "rate_limit_waits", done.waits, "waited", done.waited,
 		"duration", took.Round(time.Millisecond))
 	s.checkBudget(certStats.Records, instStats.Records)
-	if s.opts.OnSnapshot != nil {
-		s.opts.OnSnapshot(snap)
+	if s.opts.AfterPoll != nil {
+		s.opts.AfterPoll(snap, nil)
 	}
 	return nil
 }

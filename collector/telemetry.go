@@ -13,16 +13,16 @@ import (
 // it through Hooks; it keeps Prometheus metrics and the counters the poll's progress log
 // reads.
 type Telemetry struct {
-	requests      *prometheus.CounterVec
-	remaining     *prometheus.GaugeVec
-	waits         *prometheus.CounterVec
-	skipped       *prometheus.CounterVec
-	polls         *prometheus.CounterVec
-	pollFailures  *prometheus.CounterVec
-	pages         atomic.Int64
-	records       atomic.Int64
-	waitCount     atomic.Int64
-	waitedMillis  atomic.Int64
+	requests     *prometheus.CounterVec
+	remaining    *prometheus.GaugeVec
+	waits        *prometheus.CounterVec
+	skipped      *prometheus.CounterVec
+	polls        *prometheus.CounterVec
+	pollFailures *prometheus.CounterVec
+	pages        atomic.Int64
+	records      atomic.Int64
+	waitCount    atomic.Int64
+	waitedMillis atomic.Int64
 }
 
 // NewTelemetry makes the metrics; register them with Collectors.

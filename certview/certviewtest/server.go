@@ -170,6 +170,13 @@ func (s *Simulator) Inject(f Fault) {
 	s.mu.Unlock()
 }
 
+// ClearFaults drops every queued fault.
+func (s *Simulator) ClearFaults() {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
+}
+
 // Requests returns the HTTP requests received for an endpoint, faults included.
 func (s *Simulator) Requests(endpoint string) int {
 	s.mu.Lock()

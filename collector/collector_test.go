@@ -1,0 +1,263 @@
+package collector
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// snapshotFamilies are the metric names dashboards, alerts and outside checks rely on.
+var snapshotFamilies = []string{
+	"qualys_certview_certificate_not_after_timestamp_seconds",
+	"qualys_certview_certificate_not_before_timestamp_seconds",
+	"qualys_certview_certificate_expiry_days",
+	"qualys_certview_certificate_info",
+	"qualys_certview_instance_grade",
+	"qualys_certview_instance_score",
+	"qualys_certview_instance_info",
+	"qualys_certview_certificates",
+	"qualys_certview_certificates_expired",
+	"qualys_certview_certificates_expiring",
+	"qualys_certview_certificates_self_signed",
+	"qualys_certview_certificates_weak_key",
+	"qualys_certview_certificates_weak_signature",
+	"qualys_certview_instances",
+	"qualys_certview_instances_protocol_supported",
+	"qualys_certview_up",
+	"qualys_certview_last_poll_success_timestamp_seconds",
+	"qualys_certview_poll_consecutive_failures",
+	"qualys_certview_snapshot_age_seconds",
+}
+
+// golden compares the exposition of c with testdata/name.
+func golden(t *testing.T, c prometheus.Collector, name string, families ...string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(c)
+		text := exposition(t, reg, families)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := testutil.CollectAndCompare(c, f, families...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exposition(t *testing.T, g prometheus.Gatherer, families []string) string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	keep := map[string]bool{}
+	for _, f := range families {
+		keep[f] = true
+	}
+	for _, mf := range mfs {
+		if keep[mf.GetName()] {
+			if _, err := writeFamily(&b, mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return b.String()
+}
+
+// polledExporter polls the simulator once and returns the exporter over it.
+func polledExporter(t *testing.T, inv certviewtest.Inventory, opts ExporterOptions) (*rig, *Exporter) {
+	t.Helper()
+	r := newRig(t, inv, nil)
+	if err := r.sched.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	opts.Clock = r.clock
+	return r, NewExporter(r.sched, opts)
+}
+
+// The vendor's sample records, polled through the client and rendered: every family of
+// the metric contract, compared with the expected exposition.
+func TestExpositionOfVendorSamples(t *testing.T) {
+	r, e := polledExporter(t, certviewtest.Inventory{VendorSamples: true}, ExporterOptions{PerCertificate: true, PerInstance: true})
+	r.clock.Advance(90 * time.Second) // the scrape comes a while after the poll
+	golden(t, e, "vendor_samples.prom", snapshotFamilies...)
+}
+
+func TestExpiryIsTrueAtScrapeTime(t *testing.T) {
+	r, e := polledExporter(t, certviewtest.Inventory{Seed: 5, Certificates: 20, Instances: 20}, ExporterOptions{PerCertificate: true, PerInstance: true})
+	c := r.sched.Snapshot().Certificates[0]
+	calls := r.srv.Sim.Requests("certificates") + r.srv.Sim.Requests("instances")
+	value := func() float64 {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(e)
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != "qualys_certview_certificate_expiry_days" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == c.CertHash {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatal("no expiry series")
+		return 0
+	}
+	before := value()
+	if want := c.NotAfter.Sub(epoch).Hours() / 24; before != want {
+		t.Fatalf("expiry_days %v, want %v", before, want)
+	}
+	r.clock.Advance(36 * time.Hour)
+	if after := value(); after != before-1.5 {
+		t.Fatalf("after 36h expiry_days went from %v to %v, want %v", before, after, before-1.5)
+	}
+	if now := r.srv.Sim.Requests("certificates") + r.srv.Sim.Requests("instances"); now != calls {
+		t.Fatalf("scrapes made %d API calls", now-calls)
+	}
+}
+
+func TestCountsMatchInventory(t *testing.T) {
+	inv := certviewtest.Inventory{Seed: 9, Certificates: 200, Instances: 500, Now: epoch}
+	_, e := polledExporter(t, inv, ExporterOptions{})
+	// Expected values, worked out from the simulator's records by their documented rules.
+	var expired, expiring30, selfSigned, weakKey, weakSig int
+	for i := 0; i < inv.Certificates; i++ {
+		c := inv.Certificate(i)
+		to := time.UnixMilli(c.ValidTo)
+		switch {
+		case to.Before(epoch):
+			expired++
+		case to.Before(epoch.Add(30 * 24 * time.Hour)):
+			expiring30++
+		}
+		if c.SelfSigned {
+			selfSigned++
+		}
+		ec := c.PublicKeyAlgorithm == "EC"
+		if (ec && c.KeySize < 224) || (!ec && c.KeySize < 2048) {
+			weakKey++
+		}
+		if strings.HasPrefix(c.SignatureAlgorithm, "SHA1") || strings.HasPrefix(c.SignatureAlgorithm, "MD5") {
+			weakSig++
+		}
+	}
+	grades := map[string]int{}
+	for j := 0; j < inv.Instances; j++ {
+		g := inv.Instance(j).Grade
+		if g == "" {
+			g = "none"
+		}
+		grades[g]++
+	}
+	checks := map[string]float64{
+		"qualys_certview_certificates":                                   200,
+		"qualys_certview_certificates_expired":                           float64(expired),
+		`qualys_certview_certificates_expiring{within_days="30"}`:        float64(expiring30),
+		"qualys_certview_certificates_self_signed":                       float64(selfSigned),
+		"qualys_certview_certificates_weak_key":                          float64(weakKey),
+		"qualys_certview_certificates_weak_signature":                    float64(weakSig),
+		`qualys_certview_instances{grade="F"}`:                           float64(grades["F"]),
+		`qualys_certview_instances{grade="none"}`:                        float64(grades["none"]),
+		`qualys_certview_instances{grade="T"}`:                           float64(grades["T"]),
+		`qualys_certview_instances{grade="A+"}`:                          float64(grades["A+"]),
+		`qualys_certview_instances_protocol_supported{protocol="SSLv3"}`: float64(grades["F"]),
+	}
+	got := scrapeValues(t, e)
+	for k, v := range checks {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if expired == 0 || weakKey == 0 || weakSig == 0 || selfSigned == 0 || grades["T"] == 0 {
+		t.Fatalf("the inventory lacks a case: %v %v %v %v %v", expired, weakKey, weakSig, selfSigned, grades)
+	}
+	// Per-object families are off here; the counts stay.
+	for k := range got {
+		if strings.HasPrefix(k, "qualys_certview_certificate_") || strings.HasPrefix(k, "qualys_certview_instance_") {
+			t.Fatalf("per-object series %s with the families switched off", k)
+		}
+	}
+}
+
+// scrapeValues gathers e and returns "name{labels}" -> value.
+func scrapeValues(t *testing.T, c prometheus.Collector) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				var parts []string
+				for _, l := range m.GetLabel() {
+					parts = append(parts, l.GetName()+`="`+l.GetValue()+`"`)
+				}
+				key += "{" + strings.Join(parts, ",") + "}"
+			}
+			out[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+func TestNoSnapshotMeansOnlyHealth(t *testing.T) {
+	r := newRig(t, certviewtest.Inventory{Seed: 1, Certificates: 3}, nil)
+	r.srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: 0, Kind: certviewtest.FaultStatus, Status: 400})
+	if err := r.sched.Poll(context.Background()); err == nil {
+		t.Fatal("poll should fail")
+	}
+	got := scrapeValues(t, NewExporter(r.sched, ExporterOptions{PerCertificate: true, PerInstance: true, Clock: r.clock}))
+	if got["qualys_certview_up"] != 0 || got["qualys_certview_poll_consecutive_failures"] != 1 {
+		t.Fatalf("health: %v", got)
+	}
+	if _, ok := got["qualys_certview_certificates"]; ok {
+		t.Fatal("counts before the first snapshot would read as an empty inventory")
+	}
+}
+
+func TestTelemetryCountsRequests(t *testing.T) {
+	r := newRig(t, certviewtest.Inventory{Seed: 1, Certificates: 450, Instances: 10}, nil)
+	if err := r.sched.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(r.tel.Collectors()...)
+	want := `
+# HELP qualys_certview_api_requests_total HTTP requests the exporter made to the CertView API, by endpoint and status code (0: no response). Counted live by the exporter.
+# TYPE qualys_certview_api_requests_total counter
+qualys_certview_api_requests_total{code="200",endpoint="certificates"} 3
+qualys_certview_api_requests_total{code="200",endpoint="instances"} 1
+qualys_certview_api_requests_total{code="201",endpoint="auth"} 1
+# HELP qualys_certview_api_rate_limit_remaining Calls left in the current rate-limit window per API, from the last X-RateLimit-Remaining header the API sent. Cached from the last response.
+# TYPE qualys_certview_api_rate_limit_remaining gauge
+qualys_certview_api_rate_limit_remaining{endpoint="certificates"} 99997
+qualys_certview_api_rate_limit_remaining{endpoint="instances"} 99999
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "qualys_certview_api_requests_total", "qualys_certview_api_rate_limit_remaining"); err != nil {
+		t.Fatal(err)
+	}
+}
