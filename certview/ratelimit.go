@@ -118,7 +118,11 @@ type limiter struct {
 	conc       int
 	running    int
 	starts     []time.Time // start times within the window, oldest first
-	pauseUntil time.Time
+	// Calls the server counted that this client did not make (other tools on the
+	// subscription), from X-RateLimit-Remaining; they stop counting at externalUntil.
+	external      int
+	externalUntil time.Time
+	pauseUntil    time.Time
 	released   chan struct{} // closed when a running call ends
 	remaining  int           // last X-RateLimit-Remaining seen, or Unknown
 }
@@ -147,8 +151,8 @@ func (l *limiter) acquire(ctx context.Context, onWait func(reason string, d time
 		switch {
 		case now.Before(l.pauseUntil):
 			wait, reason = l.pauseUntil.Sub(now), "throttled"
-		case l.limit > 0 && len(l.starts) >= l.limit:
-			wait, reason = l.starts[0].Add(l.window).Sub(now), "rate_limit"
+		case l.limit > 0 && l.used(now) >= l.limit:
+			wait, reason = l.nextSlot(now).Sub(now), "rate_limit"
 		case l.conc > 0 && l.running >= l.conc:
 			ch, reason = l.released, "concurrency"
 		default:
@@ -187,6 +191,31 @@ func (l *limiter) release() {
 	l.mu.Unlock()
 }
 
+// used is the calls counted against the window at now.
+func (l *limiter) used(now time.Time) int {
+	n := len(l.starts)
+	if now.Before(l.externalUntil) {
+		n += l.external
+	}
+	return n
+}
+
+// nextSlot is when the budget next frees a call: the oldest call leaving the window, or
+// the external calls ceasing to count, whichever comes first.
+func (l *limiter) nextSlot(now time.Time) time.Time {
+	next := time.Time{}
+	if len(l.starts) > 0 {
+		next = l.starts[0].Add(l.window)
+	}
+	if now.Before(l.externalUntil) && (next.IsZero() || l.externalUntil.Before(next)) {
+		next = l.externalUntil
+	}
+	if next.IsZero() {
+		next = now.Add(l.window)
+	}
+	return next
+}
+
 func (l *limiter) prune(now time.Time) {
 	cut := 0
 	for cut < len(l.starts) && !l.starts[cut].Add(l.window).After(now) {
@@ -217,11 +246,15 @@ func (l *limiter) update(info RateLimitInfo) {
 		l.remaining = info.Remaining
 		now := l.clock.Now()
 		l.prune(now)
-		// Other clients of the subscription spend the same budget: count the calls the
-		// server has seen that this client did not make as made now.
-		if used := l.limit - info.Remaining; l.limit > 0 && used > len(l.starts) {
-			for i := len(l.starts); i < used; i++ {
-				l.starts = append(l.starts, now)
+		// Other clients of the subscription spend the same budget: the calls the server
+		// counted beyond this client's own count until the server's wait is over (when
+		// it says), else for a whole window.
+		l.external = 0
+		if extra := l.limit - info.Remaining - len(l.starts); l.limit > 0 && extra > 0 {
+			l.external = extra
+			l.externalUntil = now.Add(l.window)
+			if info.ToWaitSec >= 0 {
+				l.externalUntil = now.Add(time.Duration(info.ToWaitSec) * time.Second)
 			}
 		}
 		if info.Remaining == 0 && info.ToWaitSec > 0 {
@@ -255,8 +288,9 @@ type Budget struct {
 func (l *limiter) budget() Budget {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.prune(l.clock.Now())
-	return Budget{Limit: l.limit, Window: l.window, Concurrency: l.conc, Used: len(l.starts), Remaining: l.remaining}
+	now := l.clock.Now()
+	l.prune(now)
+	return Budget{Limit: l.limit, Window: l.window, Concurrency: l.conc, Used: l.used(now), Remaining: l.remaining}
 }
 
 // sleep waits d on the clock, or until ctx ends.

@@ -131,6 +131,24 @@ func TestSharedBudgetFromRemainingHeader(t *testing.T) {
 	}
 }
 
+// A throttling answer that says no calls remain but gives ToWait-Sec is over after
+// ToWait-Sec, not after a whole window.
+func TestRemainingZeroWithToWaitIsNotAWindow(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(epoch)
+	l := newLimiter(clk, RateLimit{Calls: 100000, Window: time.Hour, Concurrency: 2})
+	l.update(RateLimitInfo{Limit: 100000, WindowSec: 3600, Remaining: 0, ToWaitSec: 1, ConcurrencyLimit: Unknown, ConcurrencyRunning: Unknown})
+	clk.Advance(time.Second)
+	var waited time.Duration
+	rel, err := l.acquire(context.Background(), func(_ string, d time.Duration) { waited += d })
+	if err != nil || waited != 0 {
+		t.Fatalf("after the server's 1s: err %v, waited %s more", err, waited)
+	}
+	rel()
+	if b := l.budget(); b.Used != 1 {
+		t.Fatalf("budget %+v: the other tools' calls should have stopped counting", b)
+	}
+}
+
 func TestRemainingZeroPausesForToWait(t *testing.T) {
 	clk := clockwork.NewFakeClockAt(epoch)
 	l := newLimiter(clk, RateLimit{Calls: 300, Window: time.Hour, Concurrency: 2})
