@@ -276,4 +276,24 @@ func TestCallerErrorStopsListing(t *testing.T) {
 	}
 }
 
-var _ = time.Second
+// A response that stalls (before the headers, or halfway through the body) runs into the
+// client's timeout and the page is fetched again.
+func TestSlowResponsesTimeOutAndAreRetried(t *testing.T) {
+	for _, kind := range []certviewtest.FaultKind{certviewtest.FaultSlow, certviewtest.FaultSlowBody} {
+		t.Run(string(kind), func(t *testing.T) {
+			r := newRig(t, inventory(250, 0), func(c *Config) { c.Timeout = 300 * time.Millisecond })
+			never := make(chan struct{})
+			r.srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: 1, Kind: kind, Release: never})
+			_, certs, err := r.listCertificates()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(certs) != 250 || r.srv.Sim.Requests("certificates") != 3 {
+				t.Fatalf("%d records in %d calls; want 250 in 3", len(certs), r.srv.Sim.Requests("certificates"))
+			}
+			if w := r.waitEvents(); len(w) != 1 || w[0].Reason != "retry" {
+				t.Fatalf("waits %+v, want one retry", w)
+			}
+		})
+	}
+}

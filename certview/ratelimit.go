@@ -112,19 +112,19 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 type limiter struct {
 	clock clockwork.Clock
 
-	mu         sync.Mutex
-	limit      int
-	window     time.Duration
-	conc       int
-	running    int
-	starts     []time.Time // start times within the window, oldest first
+	mu      sync.Mutex
+	limit   int
+	window  time.Duration
+	conc    int
+	running int
+	starts  []time.Time // start times within the window, oldest first
 	// Calls the server counted that this client did not make (other tools on the
 	// subscription), from X-RateLimit-Remaining; they stop counting at externalUntil.
 	external      int
 	externalUntil time.Time
 	pauseUntil    time.Time
-	released   chan struct{} // closed when a running call ends
-	remaining  int           // last X-RateLimit-Remaining seen, or Unknown
+	released      chan struct{} // closed when a running call ends
+	remaining     int           // last X-RateLimit-Remaining seen, or Unknown
 }
 
 func newLimiter(clock clockwork.Clock, rl RateLimit) *limiter {

@@ -5,7 +5,6 @@ package collector
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -293,5 +292,3 @@ func label(s string) string {
 	}
 	return strings.TrimSpace(b.String())
 }
-
-func itoa(v int) string { return strconv.Itoa(v) }
