@@ -35,7 +35,7 @@ type Exporter struct {
 	certificates, expired, expiring, selfSigned      *prometheus.Desc
 	weakKey, weakSig, instances, protocolSupport     *prometheus.Desc
 	up, lastSuccess, lastAttempt, pollDuration, fail *prometheus.Desc
-	snapshotAge                                      *prometheus.Desc
+	snapshotAge, interval                            *prometheus.Desc
 }
 
 // ExporterOptions choose what the exporter exposes.
@@ -79,6 +79,7 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 		lastAttempt:  d("last_poll_timestamp_seconds", "When the last poll (successful or not) started, as a Unix timestamp. Set by the poll loop."),
 		pollDuration: d("poll_duration_seconds", "How long the last poll took, successful or not, including rate-limit waits. Set by the poll loop."),
 		fail:         d("poll_consecutive_failures", "Polls failed in a row since the last success. Set by the poll loop."),
+		interval:     d("poll_interval_seconds", "The configured poll interval (poll.interval), for staleness alerts."),
 		snapshotAge:  d("snapshot_age_seconds", "Seconds since the cached snapshot was taken, at scrape time; absent before the first snapshot."),
 	}
 }
@@ -87,7 +88,7 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{e.notAfter, e.notBefore, e.expiryDays, e.certInfo, e.instGrade, e.instScore, e.instInfo,
 		e.certificates, e.expired, e.expiring, e.selfSigned, e.weakKey, e.weakSig, e.instances, e.protocolSupport,
-		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge} {
+		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge, e.interval} {
 		ch <- d
 	}
 }
@@ -111,6 +112,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	h := e.sched.Health()
 	ch <- gauge(e.up, boolValue(h.Up))
 	ch <- gauge(e.fail, float64(h.ConsecutiveFailures))
+	ch <- gauge(e.interval, e.sched.Interval().Seconds())
 	if !h.LastAttempt.IsZero() {
 		ch <- gauge(e.lastAttempt, unixSeconds(h.LastAttempt))
 		ch <- gauge(e.pollDuration, h.LastDuration.Seconds())

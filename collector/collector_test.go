@@ -37,6 +37,7 @@ var snapshotFamilies = []string{
 	"qualys_certview_last_poll_success_timestamp_seconds",
 	"qualys_certview_poll_consecutive_failures",
 	"qualys_certview_snapshot_age_seconds",
+	"qualys_certview_poll_interval_seconds",
 }
 
 // golden compares the exposition of c with testdata/name.
@@ -256,8 +257,12 @@ qualys_certview_api_requests_total{code="201",endpoint="auth"} 1
 # TYPE qualys_certview_api_rate_limit_remaining gauge
 qualys_certview_api_rate_limit_remaining{endpoint="certificates"} 99997
 qualys_certview_api_rate_limit_remaining{endpoint="instances"} 99999
+# HELP qualys_certview_api_rate_limit_limit Calls allowed per rate-limit window per API: the last X-RateLimit-Limit header, or the configured rate_limit.calls until one arrives. Cached from the last response.
+# TYPE qualys_certview_api_rate_limit_limit gauge
+qualys_certview_api_rate_limit_limit{endpoint="certificates"} 100000
+qualys_certview_api_rate_limit_limit{endpoint="instances"} 100000
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "qualys_certview_api_requests_total", "qualys_certview_api_rate_limit_remaining"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "qualys_certview_api_requests_total", "qualys_certview_api_rate_limit_remaining", "qualys_certview_api_rate_limit_limit"); err != nil {
 		t.Fatal(err)
 	}
 }

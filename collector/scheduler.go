@@ -87,8 +87,14 @@ func NewScheduler(client Lister, opts SchedulerOptions) *Scheduler {
 		opts.Telemetry = NewTelemetry()
 	}
 	opts.Telemetry.seedEndpoints()
+	if opts.RateLimit.Calls > 0 {
+		opts.Telemetry.SetConfiguredLimit(opts.RateLimit.Calls)
+	}
 	return &Scheduler{client: client, opts: opts}
 }
+
+// Interval returns the poll interval.
+func (s *Scheduler) Interval() time.Duration { return s.opts.Interval }
 
 // Snapshot returns the current snapshot, or nil before the first successful poll.
 func (s *Scheduler) Snapshot() *Snapshot { return s.snap.Load() }

@@ -15,6 +15,7 @@ import (
 type Telemetry struct {
 	requests     *prometheus.CounterVec
 	remaining    *prometheus.GaugeVec
+	limit        *prometheus.GaugeVec
 	waits        *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
 	polls        *prometheus.CounterVec
@@ -35,6 +36,10 @@ func NewTelemetry() *Telemetry {
 		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "qualys_certview_api_rate_limit_remaining",
 			Help: "Calls left in the current rate-limit window per API, from the last X-RateLimit-Remaining header the API sent. Cached from the last response.",
+		}, []string{"endpoint"}),
+		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_api_rate_limit_limit",
+			Help: "Calls allowed per rate-limit window per API: the last X-RateLimit-Limit header, or the configured rate_limit.calls until one arrives. Cached from the last response.",
 		}, []string{"endpoint"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "qualys_certview_api_wait_seconds_total",
@@ -57,7 +62,7 @@ func NewTelemetry() *Telemetry {
 
 // Collectors returns the metrics to register.
 func (t *Telemetry) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{t.requests, t.remaining, t.waits, t.skipped, t.polls, t.pollFailures}
+	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures}
 }
 
 // Hooks returns the client hooks that feed the telemetry.
@@ -68,6 +73,9 @@ func (t *Telemetry) Hooks() certview.Hooks {
 			if e.RateLimit.Remaining >= 0 {
 				t.remaining.WithLabelValues(e.Endpoint).Set(float64(e.RateLimit.Remaining))
 			}
+			if e.RateLimit.Limit > 0 {
+				t.limit.WithLabelValues(e.Endpoint).Set(float64(e.RateLimit.Limit))
+			}
 		},
 		Wait: func(e certview.WaitEvent) {
 			t.waits.WithLabelValues(e.Endpoint, e.Reason).Add(e.Duration.Seconds())
@@ -77,6 +85,13 @@ func (t *Telemetry) Hooks() certview.Hooks {
 		Skip: func(e certview.SkipEvent) {
 			t.skipped.WithLabelValues(e.Endpoint).Inc()
 		},
+	}
+}
+
+// SetConfiguredLimit shows the configured budget until the API's headers say otherwise.
+func (t *Telemetry) SetConfiguredLimit(calls int) {
+	for _, ep := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
+		t.limit.WithLabelValues(ep).Set(float64(calls))
 	}
 }
 
