@@ -18,7 +18,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 LISTEN    ?= :9856
 
-.PHONY: all build run test cover-certview bench vet lint e2e clean
+.PHONY: all build run test cover-certview bench vet lint e2e e2e-deps clean
 
 all: build test
 
@@ -41,11 +41,21 @@ run: build
 lint: vet
 	@test -x $(GOBIN)/golangci-lint && $(GOBIN)/golangci-lint version 2>/dev/null | grep -q "$(patsubst v%,%,$(GOLANGCI_LINT_VERSION))" || \
 		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
-	$(GOBIN)/golangci-lint run ./...
+	$(GOBIN)/golangci-lint run --build-tags e2e ./...
 
-# End-to-end: the built binary against the simulator over loopback.
-e2e:
-	$(GO) test -count=1 -v -run 'TestEndToEnd|TestDemoMode|TestConfigCheckFlag' .
+# End-to-end: the rules under promtool; the built binary against the simulator; the demo
+# under a real Prometheus (with the shipped rules) and Alertmanager, every dashboard query
+# and the alerts checked; the dashboards against Grafana's schema.
+e2e: e2e-deps
+	promtool check rules deploy/prometheus/rules.yml deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	$(GO) test -count=1 -tags e2e -v -run 'TestEndToEnd|TestDemoMode|TestConfigCheckFlag|TestMonitoringStack' .
+	bash .ci/check-dashboards.sh
+
+# Debian's Prometheus 2.42 (with promtool) and Alertmanager, when missing (needs root).
+e2e-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager; }
 
 clean:
 	rm -f $(BINARY) bench.out coverage-certview.out

@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
 )
 
 // binary is the exporter built once for the end-to-end tests.
@@ -512,4 +513,52 @@ func TestDemoMode(t *testing.T) {
 		t.Fatal("the demo inventory lacks expired certificates or bad grades")
 	}
 	promtoolCheck(t, p)
+}
+
+// TestAlertsDocumented checks every alert's severity and annotations, and that its
+// runbook_url points at an entry in the README.
+func TestAlertsDocumented(t *testing.T) {
+	raw, err := os.ReadFile("deploy/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			n++
+			if s := r.Labels["severity"]; s != "warning" && s != "critical" {
+				t.Errorf("%s: severity %q", r.Alert, s)
+			}
+			for _, a := range []string{"summary", "description", "runbook_url"} {
+				if strings.TrimSpace(r.Annotations[a]) == "" {
+					t.Errorf("%s: no %s", r.Alert, a)
+				}
+			}
+			if want := "README.md#" + strings.ToLower(r.Alert); !strings.HasSuffix(r.Annotations["runbook_url"], want) {
+				t.Errorf("%s: runbook_url %s does not end in %s", r.Alert, r.Annotations["runbook_url"], want)
+			}
+			if !strings.Contains(string(readme), "\n#### "+r.Alert+"\n") {
+				t.Errorf("%s: no runbook entry in the README", r.Alert)
+			}
+		}
+	}
+	if n != 14 {
+		t.Errorf("%d alerts, the README documents 14", n)
+	}
 }

@@ -297,6 +297,9 @@ func (s *Scheduler) checkBudget(certs, instances int) {
 	}
 }
 
+// FailureReasons are the values of the reason label of qualys_certview_poll_failures_total.
+var FailureReasons = []string{"auth", "throttled", "http_4xx", "http_5xx", "transport", "timeout", "paging", "other"}
+
 // failureReason puts an error in one of a few bounded classes, for a metric label.
 func failureReason(err error) string {
 	var authErr *certview.AuthError

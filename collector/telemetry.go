@@ -103,6 +103,10 @@ func (t *Telemetry) seedEndpoints() {
 	for _, ep := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
 		t.skipped.WithLabelValues(ep)
 	}
+	// Every reason exists from the start, so that increase() sees the first failure.
+	for _, reason := range FailureReasons {
+		t.pollFailures.WithLabelValues(reason)
+	}
 }
 
 // progress is a point-in-time reading of the poll's counters.

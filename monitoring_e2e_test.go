@@ -1,0 +1,359 @@
+//go:build e2e
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMonitoringStack runs the exporter in demo mode under a real Prometheus, loaded with
+// the shipped rules, and a real Alertmanager. It checks that every dashboard query
+// returns data and that the expected alerts reach Alertmanager with the right labels.
+func TestMonitoringStack(t *testing.T) {
+	for _, bin := range []string{"prometheus", "prometheus-alertmanager", "promtool"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is missing: `make e2e` installs Debian's prometheus and prometheus-alertmanager", bin)
+		}
+	}
+	root, _ := os.Getwd()
+	rules := filepath.Join(root, "deploy", "prometheus")
+	for _, args := range [][]string{
+		{"check", "rules", filepath.Join(rules, "rules.yml"), filepath.Join(rules, "alerts.yml")},
+		{"test", "rules", filepath.Join(rules, "alerts_test.yml")},
+	} {
+		if out, err := exec.Command("promtool", args...).CombinedOutput(); err != nil {
+			t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+
+	exp := startExporter(t, nil, "--demo", "--demo.certificates=200", "--demo.instances=500", "--demo.interval=10s")
+	exp.eventually("exporter readiness", func() bool { code, _ := exp.get("/-/ready"); return code == 200 })
+
+	dir := t.TempDir()
+	amAddr, promAddr := freeAddr(t), freeAddr(t)
+	amConfig := filepath.Join(dir, "alertmanager.yml")
+	write(t, amConfig, "route:\n  receiver: default\n  group_by: [alertname]\n  group_wait: 1s\nreceivers:\n  - name: default\n")
+	startDaemon(t, "alertmanager", "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
+		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	promConfig := filepath.Join(dir, "prometheus.yml")
+	write(t, promConfig, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %s
+  - %s
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['%s']
+scrape_configs:
+  - job_name: certview
+    static_configs:
+      - targets: ['%s']
+`, filepath.Join(rules, "rules.yml"), filepath.Join(rules, "alerts.yml"), amAddr, exp.addr))
+	startDaemon(t, "prometheus", "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+promAddr)
+
+	prom := &promAPI{t: t, base: "http://" + promAddr}
+	for _, base := range []string{"http://" + promAddr, "http://" + amAddr} {
+		exp.eventually(base+"/-/ready", func() bool {
+			resp, err := http.Get(base + "/-/ready")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
+	}
+	exp.eventually("Prometheus to scrape the exporter", func() bool { return len(prom.query("qualys_certview_up == 1")) == 1 })
+	// A few more scrapes, so that rate() and increase() have samples to work on.
+	start := time.Now()
+	exp.eventually("ten seconds of samples", func() bool {
+		return time.Since(start) > 10*time.Second && len(prom.query(`count_over_time(qualys_certview_up[1m]) > 8`)) == 1
+	})
+
+	checkDashboards(t, prom)
+
+	// Alerts: what the demo inventory must raise, counted against the exporter's own counts.
+	expired := prom.scalar("sum(qualys_certview_certificates_expired)")
+	failing := prom.scalar(`sum(qualys_certview_instances{grade=~"F|T|M"})`)
+	belowB := prom.scalar(`sum(qualys_certview_instances{grade=~"C|D|E"})`)
+	expiring7 := prom.scalar(`count(qualys_certview_certificate_expiry_days < 7 and qualys_certview_certificate_expiry_days >= 0)`)
+	expiring30 := prom.scalar(`count(qualys_certview_certificate_expiry_days < 30 and qualys_certview_certificate_expiry_days >= 7)`)
+	want := map[string]int{
+		"CertViewCertificateExpired":          int(expired),
+		"CertViewCertificateExpiringCritical": int(expiring7),
+		"CertViewCertificateExpiringSoon":     int(expiring30),
+		"CertViewInstanceGradeFailing":        int(failing),
+		"CertViewInstanceGradeBelowB":         int(belowB),
+	}
+	for name, n := range want {
+		if n == 0 {
+			t.Fatalf("the demo inventory raises no %s", name)
+		}
+	}
+	var alerts []amAlert
+	exp.eventually("the alerts in Alertmanager", func() bool {
+		alerts = getAlerts(t, "http://"+amAddr)
+		got := map[string]int{}
+		for _, a := range alerts {
+			got[a.Labels["alertname"]]++
+		}
+		for name, n := range want {
+			if got[name] != n {
+				return false
+			}
+		}
+		return true
+	})
+	seen := map[string]int{}
+	for _, a := range alerts {
+		name := a.Labels["alertname"]
+		seen[name]++
+		if a.Labels["job"] != "certview" || a.Labels["severity"] == "" || a.Annotations["summary"] == "" ||
+			a.Annotations["description"] == "" || !strings.HasPrefix(a.Annotations["runbook_url"], "https://") {
+			t.Fatalf("alert %s lacks labels or annotations: %+v", name, a)
+		}
+		switch name {
+		case "CertViewCertificateExpired", "CertViewCertificateExpiringCritical", "CertViewCertificateExpiringSoon":
+			if a.Labels["certhash"] == "" || a.Labels["common_name"] == "" || a.Labels["issuer"] == "" {
+				t.Fatalf("%s without certhash, common_name or issuer: %v", name, a.Labels)
+			}
+			if !strings.Contains(a.Annotations["description"], "Served at: ") {
+				t.Fatalf("%s does not say where the certificate is served: %s", name, a.Annotations["description"])
+			}
+			wantSeverity := map[string]string{"CertViewCertificateExpiringSoon": "warning"}[name]
+			if wantSeverity == "" {
+				wantSeverity = "critical"
+			}
+			if a.Labels["severity"] != wantSeverity {
+				t.Fatalf("%s severity %q", name, a.Labels["severity"])
+			}
+		case "CertViewInstanceGradeFailing", "CertViewInstanceGradeBelowB":
+			if a.Labels["instance_id"] == "" || a.Labels["asset_name"] == "" || a.Labels["port"] == "" || a.Labels["grade"] == "" {
+				t.Fatalf("%s without instance labels: %v", name, a.Labels)
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n, c := range seen {
+		names = append(names, fmt.Sprintf("%s=%d", n, c))
+	}
+	sort.Strings(names)
+	t.Logf("alerts in Alertmanager: %s", strings.Join(names, " "))
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startDaemon runs a helper process until the test ends.
+func startDaemon(t *testing.T, name, bin string, args ...string) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, logs.String())
+		}
+	})
+}
+
+type promAPI struct {
+	t    *testing.T
+	base string
+}
+
+type promSample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+func (p *promAPI) get(path string, params url.Values, out any) error {
+	resp, err := http.Get(p.base + path + "?" + params.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var env struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return fmt.Errorf("%s: %v: %s", path, err, body)
+	}
+	if env.Status != "success" {
+		return fmt.Errorf("%s %v: %s", path, params, env.Error)
+	}
+	return json.Unmarshal(env.Data, out)
+}
+
+// query runs an instant query; a query error fails the test.
+func (p *promAPI) query(q string) []promSample {
+	p.t.Helper()
+	var data struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	}
+	if err := p.get("/api/v1/query", url.Values{"query": {q}}, &data); err != nil {
+		p.t.Fatalf("query %s: %v", q, err)
+	}
+	if data.ResultType == "scalar" {
+		var v [2]any
+		_ = json.Unmarshal(data.Result, &v)
+		return []promSample{{Value: v}}
+	}
+	var out []promSample
+	_ = json.Unmarshal(data.Result, &out)
+	return out
+}
+
+func (p *promAPI) scalar(q string) float64 {
+	p.t.Helper()
+	r := p.query(q)
+	if len(r) != 1 {
+		p.t.Fatalf("%s: %d results", q, len(r))
+	}
+	s, _ := r[0].Value[1].(string)
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		p.t.Fatalf("%s: value %q: %v", q, s, err)
+	}
+	return v
+}
+
+var (
+	labelValues = regexp.MustCompile(`^label_values\((.*),\s*(\w+)\)$`)
+	variableRef = regexp.MustCompile(`\$\{?(\w+)\}?`)
+)
+
+// checkDashboards runs every query of every dashboard (panels and variables) against
+// Prometheus, with the variables set as a user would pick them, and wants data back.
+func checkDashboards(t *testing.T, prom *promAPI) {
+	t.Helper()
+	// A certificate that is both listed and served (the vendor's sample instances point
+	// at a certificate outside the listing, as real data can).
+	hashes := prom.query("count by (certhash) (qualys_certview_instance_info) and on (certhash) qualys_certview_certificate_info")
+	if len(hashes) == 0 {
+		t.Fatal("no instance_info to pick a certificate from")
+	}
+	vars := map[string]string{
+		"job": ".+", "instance": ".+", "common_name": ".+",
+		"certhash":        hashes[0].Metric["certhash"],
+		"__rate_interval": "1m", "__interval": "15s", "__range": "1h",
+	}
+	subst := func(q string) string {
+		return variableRef.ReplaceAllStringFunc(q, func(m string) string {
+			name := variableRef.FindStringSubmatch(m)[1]
+			if v, ok := vars[name]; ok {
+				return v
+			}
+			t.Fatalf("query %q uses an unknown variable %s", q, m)
+			return m
+		})
+	}
+	files, _ := filepath.Glob("dashboards/*.json")
+	if len(files) != 2 {
+		t.Fatalf("dashboards: %v", files)
+	}
+	checked := 0
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+			Templating struct {
+				List []struct {
+					Name  string          `json:"name"`
+					Type  string          `json:"type"`
+					Query json.RawMessage `json:"query"`
+				} `json:"list"`
+			} `json:"templating"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for _, v := range d.Templating.List {
+			if v.Type != "query" {
+				continue
+			}
+			var query struct {
+				Query string `json:"query"`
+			}
+			if err := json.Unmarshal(v.Query, &query); err != nil {
+				t.Fatalf("%s: variable %s: %v", file, v.Name, err)
+			}
+			m := labelValues.FindStringSubmatch(query.Query)
+			if m == nil {
+				t.Fatalf("%s: variable %s: unexpected query %q", file, v.Name, query.Query)
+			}
+			var values []string
+			if err := prom.get("/api/v1/label/"+m[2]+"/values", url.Values{"match[]": {subst(m[1])}}, &values); err != nil || len(values) == 0 {
+				t.Fatalf("%s: variable %s (%s) has no values: %v", file, v.Name, query.Query, err)
+			}
+			checked++
+		}
+		for _, p := range d.Panels {
+			for _, target := range p.Targets {
+				if target.Expr == "" {
+					continue
+				}
+				if r := prom.query(subst(target.Expr)); len(r) == 0 {
+					t.Fatalf("%s: panel %q returns no data: %s", file, p.Title, subst(target.Expr))
+				}
+				checked++
+			}
+		}
+	}
+	t.Logf("dashboard queries checked: %d", checked)
+}
+
+type amAlert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+func getAlerts(t *testing.T, base string) []amAlert {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v2/alerts?active=true")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var alerts []amAlert
+	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
+		t.Fatalf("alertmanager: %v", err)
+	}
+	return alerts
+}
