@@ -106,6 +106,7 @@ func run(args []string) int {
 		Clock:            clock,
 		Logger:           log.With(logger, "component", "scheduler"),
 		Telemetry:        telemetry,
+		SnapshotPath:     cfg.Snapshot.Path,
 	})
 	exporter := collector.NewExporter(sched, collector.ExporterOptions{
 		PerCertificate: cfg.Metrics.PerCertificate(), PerInstance: cfg.Metrics.PerInstance(), Clock: clock,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -28,6 +29,13 @@ type Config struct {
 	Poll      PollConfig      `yaml:"poll"`
 	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	Metrics   MetricsConfig   `yaml:"metrics"`
+	Snapshot  SnapshotConfig  `yaml:"snapshot"`
+}
+
+// SnapshotConfig is where the last good snapshot is saved, to be served at once after a
+// restart. Empty: not saved.
+type SnapshotConfig struct {
+	Path string `yaml:"path"`
 }
 
 // QualysConfig is the connection to the subscription.
@@ -308,6 +316,12 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	m := c.Metrics
 	if m.WeakRSABits < 0 || m.WeakECBits < 0 {
 		return fail("metrics", "weak_rsa_bits and weak_ec_bits must be positive")
+	}
+	if c.Snapshot.Path != "" {
+		dir := filepath.Dir(c.Snapshot.Path)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fail("snapshot.path", "directory %s does not exist", dir)
+		}
 	}
 	// Whatever the client would still refuse, report against the qualys section.
 	cc := c.ClientConfig()

@@ -32,6 +32,9 @@ type SchedulerOptions struct {
 	Clock            clockwork.Clock
 	Logger           log.Logger
 	Telemetry        *Telemetry
+	// SnapshotPath, when set, is where the snapshot is saved after each successful poll
+	// and loaded from at start.
+	SnapshotPath string
 	// AfterPoll, when set, is called after every poll: with the new snapshot (already
 	// swapped in) on success, or with the error on failure.
 	AfterPoll func(*Snapshot, error)
@@ -109,9 +112,45 @@ func (s *Scheduler) Health() Health {
 	return s.health
 }
 
-// Run polls at once, then every interval, until ctx ends. After repeated failures the
-// pause grows (doubling from the second failure) up to MaxBackoff.
+// LoadSaved serves the saved snapshot, if there is a good one: the exporter is ready at
+// once, up stays 0 until a poll succeeds in this process, and the last success is the
+// saved snapshot's. A missing file is normal; a damaged one is logged and ignored.
+func (s *Scheduler) LoadSaved() {
+	if s.opts.SnapshotPath == "" {
+		return
+	}
+	snap, err := LoadSnapshot(s.opts.SnapshotPath)
+	switch {
+	case errors.Is(err, ErrNoSnapshot):
+		level.Info(s.opts.Logger).Log("msg", "no saved snapshot yet", "path", s.opts.SnapshotPath)
+		return
+	case err != nil:
+		level.Warn(s.opts.Logger).Log("msg", "ignoring the saved snapshot", "err", err)
+		return
+	}
+	s.snap.Store(snap)
+	s.mu.Lock()
+	s.health.LastSuccess = snap.Taken
+	s.mu.Unlock()
+	level.Info(s.opts.Logger).Log("msg", "serving the saved snapshot", "path", s.opts.SnapshotPath,
+		"certificates", len(snap.Certificates), "instances", len(snap.Instances), "taken", snap.Taken.UTC().Format(time.RFC3339),
+		"age", s.opts.Clock.Since(snap.Taken).Round(time.Second))
+}
+
+// Run loads the saved snapshot, then polls until ctx ends: at once, or, when the saved
+// snapshot is younger than the interval, when it falls due (a restart costs no API
+// calls). Then every interval; after repeated failures the pause grows (doubling from
+// the second failure) up to MaxBackoff.
 func (s *Scheduler) Run(ctx context.Context) {
+	s.LoadSaved()
+	if snap := s.Snapshot(); snap != nil {
+		if wait := snap.Taken.Add(s.opts.Interval).Sub(s.opts.Clock.Now()); wait > 0 {
+			level.Info(s.opts.Logger).Log("msg", "first poll when the saved snapshot falls due", "in", wait.Round(time.Second))
+			if !s.sleep(ctx, wait) {
+				return
+			}
+		}
+	}
 	for {
 		start := s.opts.Clock.Now()
 		_ = s.Poll(ctx)
@@ -124,13 +163,21 @@ func (s *Scheduler) Run(ctx context.Context) {
 			wait = 0
 		}
 		level.Debug(s.opts.Logger).Log("msg", "next poll", "in", wait)
-		t := s.opts.Clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !s.sleep(ctx, wait) {
 			return
-		case <-t.Chan():
 		}
+	}
+}
+
+// sleep waits d on the clock; false when ctx ended first.
+func (s *Scheduler) sleep(ctx context.Context, d time.Duration) bool {
+	t := s.opts.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.Chan():
+		return true
 	}
 }
 
@@ -241,10 +288,27 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 		"duplicates", certStats.Duplicates+instStats.Duplicates, "rate_limit_waits", done.waits, "waited", done.waited,
 		"duration", took.Round(time.Millisecond))
 	s.checkBudget(certStats.Records, instStats.Records)
+	s.save(snap)
 	if s.opts.AfterPoll != nil {
 		s.opts.AfterPoll(snap, nil)
 	}
 	return nil
+}
+
+// save writes the snapshot file, when one is configured. A failure is logged and
+// counted; the snapshot in memory is served regardless.
+func (s *Scheduler) save(snap *Snapshot) {
+	if s.opts.SnapshotPath == "" {
+		return
+	}
+	start := s.opts.Clock.Now()
+	if err := SaveSnapshot(s.opts.SnapshotPath, snap); err != nil {
+		s.opts.Telemetry.saves.WithLabelValues("failure").Inc()
+		level.Error(s.opts.Logger).Log("msg", "saving the snapshot failed; it is still served from memory", "err", err)
+		return
+	}
+	s.opts.Telemetry.saves.WithLabelValues("success").Inc()
+	level.Debug(s.opts.Logger).Log("msg", "snapshot saved", "path", s.opts.SnapshotPath, "took", s.opts.Clock.Since(start))
 }
 
 // logProgress logs the running poll's counters every ProgressInterval.

@@ -162,22 +162,37 @@ func (b *Builder) AddInstances(page []certview.Instance) {
 
 // Build sorts, de-duplicates and counts. The Builder must not be used afterwards.
 func (b *Builder) Build(taken time.Time, took time.Duration) *Snapshot {
+	s := newSnapshot(b.certs, b.ins, taken, took)
+	b.certs, b.ins = nil, nil
+	return s
+}
+
+// newSnapshot sorts and de-duplicates the records and derives the counts. It owns the
+// slices it is given.
+func newSnapshot(certs []Certificate, ins []Instance, taken time.Time, took time.Duration) *Snapshot {
 	s := &Snapshot{Taken: taken, PollDuration: took, GradeCounts: make(map[string]int, len(Grades))}
-	sort.SliceStable(b.certs, func(i, j int) bool { return b.certs[i].CertHash < b.certs[j].CertHash })
+	sort.SliceStable(certs, func(i, j int) bool { return certs[i].CertHash < certs[j].CertHash })
 	// Two records with one certhash (two ids) would make duplicate series: keep the first.
-	certs := b.certs[:0]
-	for i, c := range b.certs {
-		if i > 0 && c.CertHash == b.certs[i-1].CertHash {
+	kept := certs[:0]
+	for i, c := range certs {
+		if i > 0 && c.CertHash == certs[i-1].CertHash {
 			continue
 		}
-		certs = append(certs, c)
+		kept = append(kept, c)
 	}
-	s.Certificates = certs
-	sort.SliceStable(b.ins, func(i, j int) bool { return b.ins[i].ID < b.ins[j].ID })
-	s.Instances = b.ins
-	s.notAfter = make([]int64, 0, len(certs))
-	for i := range certs {
-		c := &certs[i]
+	s.Certificates = kept
+	sort.SliceStable(ins, func(i, j int) bool { return ins[i].ID < ins[j].ID })
+	uniq := ins[:0]
+	for i, in := range ins {
+		if i > 0 && in.ID == ins[i-1].ID {
+			continue
+		}
+		uniq = append(uniq, in)
+	}
+	s.Instances = uniq
+	s.notAfter = make([]int64, 0, len(kept))
+	for i := range kept {
+		c := &kept[i]
 		if c.SelfSigned {
 			s.SelfSigned++
 		}
@@ -204,7 +219,6 @@ func (b *Builder) Build(taken time.Time, took time.Duration) *Snapshot {
 			}
 		}
 	}
-	b.certs, b.ins = nil, nil
 	return s
 }
 

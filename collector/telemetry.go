@@ -20,6 +20,7 @@ type Telemetry struct {
 	skipped      *prometheus.CounterVec
 	polls        *prometheus.CounterVec
 	pollFailures *prometheus.CounterVec
+	saves        *prometheus.CounterVec
 	pages        atomic.Int64
 	records      atomic.Int64
 	waitCount    atomic.Int64
@@ -57,12 +58,16 @@ func NewTelemetry() *Telemetry {
 			Name: "qualys_certview_poll_failures_total",
 			Help: "Failed polls by reason (auth, throttled, http_4xx, http_5xx, transport, timeout, paging, other). The previous snapshot stays served. Counted live by the exporter.",
 		}, []string{"reason"}),
+		saves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_snapshot_saves_total",
+			Help: "Writes of the snapshot file (snapshot.path) after successful polls, by result (success or failure). Counted live by the exporter.",
+		}, []string{"result"}),
 	}
 }
 
 // Collectors returns the metrics to register.
 func (t *Telemetry) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures}
+	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves}
 }
 
 // Hooks returns the client hooks that feed the telemetry.
@@ -99,6 +104,7 @@ func (t *Telemetry) SetConfiguredLimit(calls int) {
 func (t *Telemetry) seedEndpoints() {
 	for _, r := range []string{"success", "failure"} {
 		t.polls.WithLabelValues(r)
+		t.saves.WithLabelValues(r)
 	}
 	for _, ep := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
 		t.skipped.WithLabelValues(ep)

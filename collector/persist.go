@@ -1,0 +1,170 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The saved snapshot's format: a fixed header, then a gzip-compressed gob of
+// snapshotFile. The header carries the format version, the payload's length and its
+// CRC-32C, so a truncated, corrupt or foreign file is refused before it is decoded.
+//
+//	offset size
+//	0      8    magic "CVSNAP\r\n"
+//	8      4    format version, big-endian
+//	12     8    payload length, big-endian
+//	20     4    CRC-32C of the payload, big-endian
+//	24     n    payload
+const (
+	snapshotMagic   = "CVSNAP\r\n"
+	SnapshotVersion = 1
+	headerSize      = 24
+	// maxSnapshotBytes bounds what a load reads: far above a million certificates.
+	maxSnapshotBytes = 2 << 30
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// snapshotFile is what is saved: the records and the times. Counts are derived again
+// on load.
+type snapshotFile struct {
+	Taken        time.Time
+	PollDuration time.Duration
+	Certificates []Certificate
+	Instances    []Instance
+}
+
+// SaveSnapshot writes s to path atomically: a temporary file in the same directory,
+// fsync, rename, then fsync of the directory. A reader sees the old file or the new one,
+// never a part.
+func SaveSnapshot(path string, s *Snapshot) error {
+	var payload bytes.Buffer
+	zw := gzip.NewWriter(&payload)
+	if err := gob.NewEncoder(zw).Encode(snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances}); err != nil {
+		return fmt.Errorf("snapshot %s: encoding: %w", path, err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("snapshot %s: compressing: %w", path, err)
+	}
+	var header [headerSize]byte
+	copy(header[:8], snapshotMagic)
+	binary.BigEndian.PutUint32(header[8:12], SnapshotVersion)
+	binary.BigEndian.PutUint64(header[12:20], uint64(payload.Len()))
+	binary.BigEndian.PutUint32(header[20:24], crc32.Checksum(payload.Bytes(), crcTable))
+
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	_, err = w.Write(header[:])
+	if err == nil {
+		_, err = payload.WriteTo(w)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot %s: writing: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ErrNoSnapshot says there is no saved snapshot yet.
+var ErrNoSnapshot = errors.New("no saved snapshot")
+
+// LoadSnapshot reads a snapshot saved by SaveSnapshot. Any damage (a short file, a
+// wrong magic or version, a checksum mismatch, an undecodable payload) is an error
+// naming the file and the fault.
+func LoadSnapshot(path string) (*Snapshot, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoSnapshot
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	defer f.Close()
+	s, err := ReadSnapshot(f)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ReadSnapshot decodes a saved snapshot from r.
+func ReadSnapshot(r io.Reader) (*Snapshot, error) {
+	var header [headerSize]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return nil, fmt.Errorf("header: %w (truncated?)", err)
+	}
+	if string(header[:8]) != snapshotMagic {
+		return nil, errors.New("not a certview_exporter snapshot (bad magic)")
+	}
+	if v := binary.BigEndian.Uint32(header[8:12]); v != SnapshotVersion {
+		return nil, fmt.Errorf("format version %d; this exporter reads version %d", v, SnapshotVersion)
+	}
+	n := binary.BigEndian.Uint64(header[12:20])
+	if n > maxSnapshotBytes {
+		return nil, fmt.Errorf("payload of %d bytes is over the %d-byte limit", n, maxSnapshotBytes)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return nil, fmt.Errorf("payload: %w (truncated?)", err)
+	}
+	if crc := crc32.Checksum(payload, crcTable); crc != binary.BigEndian.Uint32(header[20:24]) {
+		return nil, errors.New("checksum mismatch (corrupt)")
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	var sf snapshotFile
+	if err := gob.NewDecoder(io.LimitReader(zr, 8*maxSnapshotBytes)).Decode(&sf); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	if sf.Taken.IsZero() {
+		return nil, errors.New("payload: no poll time")
+	}
+	// A file that passed its checksum was still written by someone: label values are
+	// made valid again, as at a poll.
+	for i := range sf.Certificates {
+		c := &sf.Certificates[i]
+		for _, p := range []*string{&c.CertHash, &c.CommonName, &c.Organization, &c.Issuer, &c.RootIssuer, &c.IssuerCategory,
+			&c.SignatureAlgorithm, &c.KeyAlgorithm, &c.Type, &c.SerialNumber} {
+			*p = label(*p)
+		}
+	}
+	for i := range sf.Instances {
+		in := &sf.Instances[i]
+		for _, p := range []*string{&in.CertHash, &in.AssetName, &in.IP, &in.Protocol, &in.Service, &in.FQDN, &in.Grade, &in.TrustGrade} {
+			*p = label(*p)
+		}
+	}
+	return newSnapshot(sf.Certificates, sf.Instances, sf.Taken, sf.PollDuration), nil
+}
