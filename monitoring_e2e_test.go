@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestMonitoringStack runs the exporter in demo mode under a real Prometheus, loaded with
@@ -44,26 +46,16 @@ func TestMonitoringStack(t *testing.T) {
 
 	dir := t.TempDir()
 	amAddr, promAddr := freeAddr(t), freeAddr(t)
-	amConfig := filepath.Join(dir, "alertmanager.yml")
-	write(t, amConfig, "route:\n  receiver: default\n  group_by: [alertname]\n  group_wait: 1s\nreceivers:\n  - name: default\n")
+	// The compose stack's own Alertmanager and Prometheus configs, with only the addresses,
+	// the rule paths and the intervals changed for this machine.
+	amConfig, _ := filepath.Abs("deploy/compose/alertmanager.yml")
 	startDaemon(t, "alertmanager", "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=")
 	promConfig := filepath.Join(dir, "prometheus.yml")
-	write(t, promConfig, fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-  - %s
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ['%s']
-scrape_configs:
-  - job_name: certview
-    static_configs:
-      - targets: ['%s']
-`, filepath.Join(rules, "rules.yml"), filepath.Join(rules, "alerts.yml"), amAddr, exp.addr))
+	write(t, promConfig, localPrometheusConfig(t, "deploy/compose/prometheus.yml", rules, amAddr, exp.addr))
+	if out, err := exec.Command("promtool", "check", "config", promConfig).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
 	startDaemon(t, "prometheus", "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr)
 
@@ -154,6 +146,40 @@ scrape_configs:
 	}
 	sort.Strings(names)
 	t.Logf("alerts in Alertmanager: %s", strings.Join(names, " "))
+}
+
+// localPrometheusConfig rewrites the compose stack's prometheus.yml for this machine:
+// loopback addresses, the repository's rule files, one-second intervals.
+func localPrometheusConfig(t *testing.T, path, rulesDir, amAddr, exporterAddr string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	cfg["global"] = map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"}
+	var ruleFiles []any
+	for _, f := range cfg["rule_files"].([]any) {
+		ruleFiles = append(ruleFiles, filepath.Join(rulesDir, filepath.Base(f.(string))))
+	}
+	cfg["rule_files"] = ruleFiles
+	am := cfg["alerting"].(map[string]any)["alertmanagers"].([]any)[0].(map[string]any)
+	am["static_configs"] = []any{map[string]any{"targets": []any{amAddr}}}
+	scrapes := cfg["scrape_configs"].([]any)
+	if len(scrapes) != 1 {
+		t.Fatalf("%s: %d scrape configs, the rewrite knows one", path, len(scrapes))
+	}
+	job := scrapes[0].(map[string]any)
+	job["scrape_interval"], job["scrape_timeout"] = "1s", "1s"
+	job["static_configs"] = []any{map[string]any{"targets": []any{exporterAddr}}}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
 
 func write(t *testing.T, path, content string) {
