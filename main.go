@@ -11,11 +11,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
+	"math"
+	"runtime/debug"
+	"runtime/metrics"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/certview-exporter/certview_exporter/certview"
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"github.com/certview-exporter/certview_exporter/collector"
@@ -25,7 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -49,6 +51,7 @@ func run(args []string) int {
 	demoInstances := app.Flag("demo.instances", "Server instances in the demo inventory.").Default("5000").Int()
 	demoSeed := app.Flag("demo.seed", "Seed of the demo inventory.").Default("1").Uint64()
 	demoInterval := app.Flag("demo.interval", "Poll interval in demo mode.").Default("30s").Duration()
+	memoryLimit := app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (bytes, or with a unit: 340MiB, 1GiB; 0: none). The GOMEMLIMIT environment variable takes precedence.").Default("340MiB").String()
 	webFlags := kingpinflag.AddFlags(app, DefaultListenAddress)
 	app.Version(version.Print("certview_exporter"))
 	app.HelpFlag.Short('h')
@@ -85,6 +88,21 @@ func run(args []string) int {
 	}
 
 	level.Info(logger).Log("msg", "starting certview_exporter", "version", version.Info(), "build_context", version.BuildContext())
+	if os.Getenv("GOGC") == "" {
+		// A poll holds the served snapshot and the one it builds; collecting at half the
+		// live heap's growth, not all of it, keeps the peak near 1.5x that instead of 2x.
+		debug.SetGCPercent(50)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit, err := units.ParseBase2Bytes(*memoryLimit)
+		if err != nil || limit < 0 {
+			level.Error(logger).Log("msg", "invalid --runtime.memory-limit", "value", *memoryLimit, "err", err)
+			return 2
+		}
+		if limit > 0 {
+			debug.SetMemoryLimit(int64(limit))
+		}
+	}
 	clock := clockwork.NewRealClock()
 	telemetry := collector.NewTelemetry()
 	clientCfg := cfg.ClientConfig()
@@ -107,20 +125,29 @@ func run(args []string) int {
 		Logger:           log.With(logger, "component", "scheduler"),
 		Telemetry:        telemetry,
 		SnapshotPath:     cfg.Snapshot.Path,
-	})
-	exporter := collector.NewExporter(sched, collector.ExporterOptions{
-		PerCertificate: cfg.Metrics.PerCertificate(), PerInstance: cfg.Metrics.PerInstance(), Clock: clock,
+		AfterPoll:        func(*collector.Snapshot, error) { warnNearMemoryLimit(logger) },
 	})
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(exporter, versioncollector.NewCollector("qualys_certview"),
+	reg.MustRegister(versioncollector.NewCollector("qualys_certview"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(telemetry.Collectors()...)
+	exposition, err := collector.NewExposition(sched, reg, collector.ExpositionOptions{
+		PerCertificate: cfg.Metrics.PerCertificate(), PerInstance: cfg.Metrics.PerInstance(),
+		CertificateInfoLabels: cfg.Metrics.CertificateInfoLabels, InstanceInfoLabels: cfg.Metrics.InstanceInfoLabels,
+		Clock: clock, Logger: log.With(logger, "component", "exposition"),
+	})
+	if err != nil {
+		level.Error(logger).Log("msg", "invalid configuration", "err", err)
+		return 1
+	}
+	// The scheduler hands each new snapshot to the exposition before serving it.
+	sched.SetPrepare(exposition.Prepare)
 
 	pollDone := make(chan struct{})
 	go func() { defer close(pollDone); sched.Run(ctx) }()
 
-	server, err := newServer(reg, sched, *telemetryPath, logger)
+	server, err := newServer(exposition, sched, *telemetryPath)
 	if err != nil {
 		level.Error(logger).Log("msg", "building the landing page", "err", err)
 		return 1
@@ -172,14 +199,9 @@ func slogLevel(lvl string) slog.Level {
 }
 
 // newServer routes the metrics, health, readiness and landing pages.
-func newServer(reg *prometheus.Registry, sched *collector.Scheduler, telemetryPath string, logger log.Logger) (*http.Server, error) {
+func newServer(metrics http.Handler, sched *collector.Scheduler, telemetryPath string) (*http.Server, error) {
 	mux := http.NewServeMux()
-	mux.Handle(telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            promLogger{logger},
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 4,
-		Timeout:             30 * time.Second,
-	}))
+	mux.Handle(telemetryPath, limitInFlight(metrics, 4))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("Healthy\n"))
@@ -216,10 +238,37 @@ func newServer(reg *prometheus.Registry, sched *collector.Scheduler, telemetryPa
 	}, nil
 }
 
-type promLogger struct{ logger log.Logger }
+// warnNearMemoryLimit logs when the live heap after a poll passes 80% of the runtime's
+// soft memory limit: the garbage collector then works hard to stay under it.
+func warnNearMemoryLimit(logger log.Logger) {
+	limit := debug.SetMemoryLimit(-1)
+	if limit <= 0 || limit == math.MaxInt64 {
+		return
+	}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	if live := sample[0].Value.Uint64(); float64(live) > 0.8*float64(limit) {
+		level.Warn(logger).Log("msg", "the live heap is near the memory limit; raise --runtime.memory-limit (or GOMEMLIMIT) and the container's memory",
+			"live_bytes", live, "limit_bytes", limit)
+	}
+}
 
-func (l promLogger) Println(v ...any) {
-	level.Error(l.logger).Log("msg", strings.TrimSpace(fmt.Sprintln(v...)))
+// limitInFlight answers 503 beyond n concurrent requests: a scrape of a large inventory
+// takes CPU, and a pile-up of them should not take the process down.
+func limitInFlight(h http.Handler, n int) http.Handler {
+	sem := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h.ServeHTTP(w, r)
+		default:
+			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
+		}
+	})
 }
 
 // startSimulator serves a CertView simulator on a loopback port for --demo.

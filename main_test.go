@@ -68,7 +68,9 @@ type exporterProc struct {
 	cmd  *exec.Cmd
 	addr string
 	logs *lockedBuffer
-	done chan error
+	// exited is closed when the process ends; waitErr then holds how.
+	exited  chan struct{}
+	waitErr error
 }
 
 func freeAddr(t *testing.T) string {
@@ -83,18 +85,23 @@ func freeAddr(t *testing.T) string {
 
 func startExporter(t *testing.T, env []string, args ...string) *exporterProc {
 	t.Helper()
-	p := &exporterProc{t: t, addr: freeAddr(t), logs: &lockedBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + p.addr, "--log.level=debug"}, args...)...)
+	p := &exporterProc{t: t, addr: freeAddr(t), logs: &lockedBuffer{}, exited: make(chan struct{})}
+	base := []string{"--web.listen-address=" + p.addr}
+	if !strings.Contains(strings.Join(args, " "), "--log.level") {
+		base = append(base, "--log.level=debug")
+	}
+	p.cmd = exec.Command(binary, append(base, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
-		if err := <-p.done; err != nil && !t.Failed() && p.cmd.ProcessState != nil && p.cmd.ProcessState.ExitCode() > 0 {
-			t.Errorf("the exporter exited with %v", err)
+		<-p.exited
+		if p.waitErr != nil && !t.Failed() && p.cmd.ProcessState != nil && p.cmd.ProcessState.ExitCode() > 0 {
+			t.Errorf("the exporter exited with %v", p.waitErr)
 		}
 		if t.Failed() {
 			t.Logf("exporter log:\n%s", p.logs.String())
@@ -122,8 +129,8 @@ func (p *exporterProc) eventually(what string, cond func() bool) {
 			p.t.Fatalf("timed out waiting for %s", what)
 		}
 		select {
-		case err := <-p.done:
-			p.t.Fatalf("the exporter exited (%v) while waiting for %s", err, what)
+		case <-p.exited:
+			p.t.Fatalf("the exporter exited (%v) while waiting for %s", p.waitErr, what)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -283,11 +290,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
+	case <-p.exited:
+		if p.waitErr != nil {
+			t.Fatalf("exit after SIGTERM: %v", p.waitErr)
 		}
-		p.done <- nil
 	case <-time.After(15 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}

@@ -12,6 +12,9 @@ import (
 // cached is appended to the HELP of every metric rendered from the snapshot.
 const cached = " Served from the snapshot cached by the last successful poll; a scrape never calls the API."
 
+// cachedFrom ends the HELP of metrics computed at scrape time from the snapshot.
+const cachedFrom = " from the snapshot cached by the last successful poll; a scrape never calls the API."
+
 // Certificate info labels, in order.
 var certInfoLabels = []string{"certhash", "common_name", "organization", "issuer", "root_issuer", "issuer_category",
 	"signature_algorithm", "key_algorithm", "key_size", "self_signed", "type", "serial_number"}
@@ -22,8 +25,10 @@ var instanceInfoLabels = []string{"instance_id", "certhash", "asset_id", "asset_
 // ExpiringWindows are the look-ahead windows of qualys_certview_certificates_expiring.
 var ExpiringWindows = []int{7, 14, 30, 60, 90}
 
-// Exporter renders the scheduler's current snapshot and health as metrics. Its
-// descriptors are made once; each scrape emits const metrics from the immutable snapshot.
+// Exporter renders the scheduler's current snapshot and health as const metrics, one per
+// series on every scrape. Exposition writes the same exposition much faster and serves
+// /metrics; Exporter is kept as its reference (the tests compare the two) and as the
+// baseline of the scrape benchmark.
 type Exporter struct {
 	sched   *Scheduler
 	clock   clockwork.Clock
@@ -58,7 +63,7 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 
 		notAfter:   d("certificate_not_after_timestamp_seconds", "End of the certificate's validity (validTo), as a Unix timestamp."+cached, "certhash"),
 		notBefore:  d("certificate_not_before_timestamp_seconds", "Start of the certificate's validity (validFrom), as a Unix timestamp."+cached, "certhash"),
-		expiryDays: d("certificate_expiry_days", "Days from the scrape until the certificate's not-after time; fractional, negative once expired. Computed at scrape time from the not-after time"+cached[len(" Served"):], "certhash"),
+		expiryDays: d("certificate_expiry_days", "Days from the scrape until the certificate's not-after time; fractional, negative once expired. Computed at scrape time from the not-after time"+cachedFrom, "certhash"),
 		certInfo:   d("certificate_info", "Certificate metadata; the value is always 1."+cached, certInfoLabels...),
 
 		instGrade: d("instance_grade", "The TLS grade of a server instance as a label (none when ungraded); exactly one series per instance, value 1."+cached, "instance_id", "grade"),
@@ -66,8 +71,8 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 		instInfo:  d("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached, instanceInfoLabels...),
 
 		certificates:    d("certificates", "Certificates in the inventory."+cached),
-		expired:         d("certificates_expired", "Certificates whose not-after time has passed, counted at scrape time"+cached[len(" Served"):]),
-		expiring:        d("certificates_expiring", "Certificates not yet expired that expire within the given number of days, counted at scrape time"+cached[len(" Served"):], "within_days"),
+		expired:         d("certificates_expired", "Certificates whose not-after time has passed, counted at scrape time"+cachedFrom),
+		expiring:        d("certificates_expiring", "Certificates not yet expired that expire within the given number of days, counted at scrape time"+cachedFrom, "within_days"),
 		selfSigned:      d("certificates_self_signed", "Self-signed certificates."+cached),
 		weakKey:         d("certificates_weak_key", "Certificates with a weak key: RSA or DSA below the RSA threshold (default 2048 bits), EC below the EC threshold (default 224 bits)."+cached),
 		weakSig:         d("certificates_weak_signature", "Certificates signed with MD5 or SHA-1."+cached),

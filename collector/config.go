@@ -86,6 +86,9 @@ type MetricsConfig struct {
 	// Weak-key thresholds, in bits.
 	WeakRSABits int `yaml:"weak_rsa_bits"`
 	WeakECBits  int `yaml:"weak_ec_bits"`
+	// Allow-lists of info labels (nil: all); certhash and instance_id always stay.
+	CertificateInfoLabels []string `yaml:"certificate_info_labels"`
+	InstanceInfoLabels    []string `yaml:"instance_info_labels"`
 }
 
 // Duration is a time span in Prometheus's notation (30s, 5m, 1h, 1d, 1w).
@@ -316,6 +319,12 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	m := c.Metrics
 	if m.WeakRSABits < 0 || m.WeakECBits < 0 {
 		return fail("metrics", "weak_rsa_bits and weak_ec_bits must be positive")
+	}
+	if _, err := columns(certInfoLabels, m.CertificateInfoLabels); err != nil {
+		return fail("metrics.certificate_info_labels", "%v", err)
+	}
+	if _, err := columns(instanceInfoLabels, m.InstanceInfoLabels); err != nil {
+		return fail("metrics.instance_info_labels", "%v", err)
 	}
 	if c.Snapshot.Path != "" {
 		dir := filepath.Dir(c.Snapshot.Path)

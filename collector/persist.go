@@ -117,6 +117,20 @@ func LoadSnapshot(path string) (*Snapshot, error) {
 	return s, nil
 }
 
+// crcReader keeps the CRC-32C and length of what is read through it.
+type crcReader struct {
+	r   io.Reader
+	crc uint32
+	n   uint64
+}
+
+func (c *crcReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.crc = crc32.Update(c.crc, crcTable, p[:k])
+	c.n += uint64(k)
+	return k, err
+}
+
 // ReadSnapshot decodes a saved snapshot from r.
 func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 	var header [headerSize]byte
@@ -133,38 +147,46 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 	if n > maxSnapshotBytes {
 		return nil, fmt.Errorf("payload of %d bytes is over the %d-byte limit", n, maxSnapshotBytes)
 	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return nil, fmt.Errorf("payload: %w (truncated?)", err)
-	}
-	if crc := crc32.Checksum(payload, crcTable); crc != binary.BigEndian.Uint32(header[20:24]) {
-		return nil, errors.New("checksum mismatch (corrupt)")
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(payload))
-	if err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
-	}
+	// Decode as the payload streams in, checksumming it on the way: nothing is trusted
+	// until the whole payload has been read and its checksum matched.
+	pr := &crcReader{r: io.LimitReader(r, int64(n))}
 	var sf snapshotFile
-	if err := gob.NewDecoder(io.LimitReader(zr, 8*maxSnapshotBytes)).Decode(&sf); err != nil {
+	zr, err := gzip.NewReader(bufio.NewReaderSize(pr, 256<<10))
+	if err == nil {
+		err = gob.NewDecoder(io.LimitReader(zr, 8*maxSnapshotBytes)).Decode(&sf)
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, pr) // the rest, for the checksum and the length
+	}
+	switch {
+	case pr.n < n:
+		return nil, fmt.Errorf("payload: %d of %d bytes (truncated?)", pr.n, n)
+	case pr.crc != binary.BigEndian.Uint32(header[20:24]):
+		return nil, errors.New("checksum mismatch (corrupt)")
+	case err != nil:
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	if sf.Taken.IsZero() {
 		return nil, errors.New("payload: no poll time")
 	}
 	// A file that passed its checksum was still written by someone: label values are
-	// made valid again, as at a poll.
+	// made valid again, as at a poll, and recurring ones shared again (gob does not keep
+	// the sharing).
+	b := NewBuilder(Thresholds{})
 	for i := range sf.Certificates {
 		c := &sf.Certificates[i]
-		for _, p := range []*string{&c.CertHash, &c.CommonName, &c.Organization, &c.Issuer, &c.RootIssuer, &c.IssuerCategory,
-			&c.SignatureAlgorithm, &c.KeyAlgorithm, &c.Type, &c.SerialNumber} {
-			*p = label(*p)
+		for _, p := range []*string{&c.CertHash, &c.Organization, &c.Issuer, &c.RootIssuer, &c.IssuerCategory,
+			&c.SignatureAlgorithm, &c.KeyAlgorithm, &c.Type} {
+			*p = b.share(*p)
 		}
+		c.CommonName, c.SerialNumber = label(c.CommonName), label(c.SerialNumber)
 	}
 	for i := range sf.Instances {
 		in := &sf.Instances[i]
-		for _, p := range []*string{&in.CertHash, &in.AssetName, &in.IP, &in.Protocol, &in.Service, &in.FQDN, &in.Grade, &in.TrustGrade} {
-			*p = label(*p)
+		for _, p := range []*string{&in.CertHash, &in.Protocol, &in.Service, &in.FQDN, &in.Grade} {
+			*p = b.share(*p)
 		}
+		in.AssetName, in.IP = label(in.AssetName), label(in.IP)
 	}
 	return newSnapshot(sf.Certificates, sf.Instances, sf.Taken, sf.PollDuration), nil
 }

@@ -35,6 +35,9 @@ type SchedulerOptions struct {
 	// SnapshotPath, when set, is where the snapshot is saved after each successful poll
 	// and loaded from at start.
 	SnapshotPath string
+	// Prepare, when set, finishes each new snapshot (the exposition's caches) before it is
+	// swapped in.
+	Prepare func(*Snapshot)
 	// AfterPoll, when set, is called after every poll: with the new snapshot (already
 	// swapped in) on success, or with the error on failure.
 	AfterPoll func(*Snapshot, error)
@@ -96,6 +99,15 @@ func NewScheduler(client Lister, opts SchedulerOptions) *Scheduler {
 	return &Scheduler{client: client, opts: opts}
 }
 
+// Store serves a snapshot, as if a poll had made it (benchmarks and tools).
+func (s *Scheduler) Store(snap *Snapshot) {
+	s.prepare(snap)
+	s.snap.Store(snap)
+}
+
+// SetPrepare sets the Prepare hook; call it before Run.
+func (s *Scheduler) SetPrepare(fn func(*Snapshot)) { s.opts.Prepare = fn }
+
 // Interval returns the poll interval.
 func (s *Scheduler) Interval() time.Duration { return s.opts.Interval }
 
@@ -128,6 +140,7 @@ func (s *Scheduler) LoadSaved() {
 		level.Warn(s.opts.Logger).Log("msg", "ignoring the saved snapshot", "err", err)
 		return
 	}
+	s.prepare(snap)
 	s.snap.Store(snap)
 	s.mu.Lock()
 	s.health.LastSuccess = snap.Taken
@@ -207,6 +220,9 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 	defer cancel()
 
 	b := NewBuilder(s.opts.Thresholds)
+	if prev := s.Snapshot(); prev != nil {
+		b.Reserve(len(prev.Certificates), len(prev.Instances))
+	}
 	var bmu sync.Mutex
 	before := tel.progress()
 	stopProgress := s.logProgress(ctx, start, before)
@@ -253,6 +269,12 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
+	// Build and prepare outside the lock: scrapes read the health meanwhile.
+	var snap *Snapshot
+	if err == nil {
+		snap = b.Build(end, took)
+		s.prepare(snap)
+	}
 
 	s.mu.Lock()
 	s.health.LastAttempt = start
@@ -274,7 +296,6 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 		}
 		return err
 	}
-	snap := b.Build(end, took)
 	s.snap.Store(snap)
 	s.health.Up = true
 	s.health.LastSuccess = end
@@ -293,6 +314,12 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 		s.opts.AfterPoll(snap, nil)
 	}
 	return nil
+}
+
+func (s *Scheduler) prepare(snap *Snapshot) {
+	if s.opts.Prepare != nil {
+		s.opts.Prepare(snap)
+	}
 }
 
 // save writes the snapshot file, when one is configured. A failure is logged and

@@ -1,0 +1,340 @@
+//go:build scale
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
+	"github.com/certview-exporter/certview_exporter/collector"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// scaleRow is one line of the README's scale table.
+type scaleRow struct {
+	certs, instances                 int
+	series                           int
+	plainP50, plainP99, gzP50, gzP99 time.Duration
+	duringPollP50                    time.Duration
+	rssMiB, heapMiB                  float64
+	calls                            int
+	pollTime                         time.Duration
+	recordsPerSec                    float64
+	naive, direct                    time.Duration
+}
+
+// TestScaleTable measures the exporter at 1k/3k, 10k/30k and 100k/300k certificates and
+// instances against the simulator, each size in one run, and prints the table.
+// SCALE_SIZES=1000 limits the sizes (by certificate count).
+func TestScaleTable(t *testing.T) {
+	sizes := [][2]int{{1_000, 3_000}, {10_000, 30_000}, {100_000, 300_000}}
+	if only := os.Getenv("SCALE_SIZES"); only != "" {
+		var keep [][2]int
+		for _, s := range sizes {
+			if strings.Contains(","+only+",", ","+strconv.Itoa(s[0])+",") {
+				keep = append(keep, s)
+			}
+		}
+		sizes = keep
+	}
+	var rows []scaleRow
+	for _, s := range sizes {
+		rows = append(rows, measureScale(t, s[0], s[1]))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| certificates / instances | series | scrape p50 plain | scrape p50 gzip | scrape p99 plain / gzip | p50 during a poll | peak RSS | heap | API calls per poll | poll time (no waits) | decode | naive collector | ratio |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s / %s | %s | %s | %s | %s / %s | %s | %.0f MiB | %.0f MiB | %d | %s | %s rec/s | %s | %.0fx |\n",
+			thousands(r.certs), thousands(r.instances), thousands(r.series), ms(r.plainP50), ms(r.gzP50), ms(r.plainP99), ms(r.gzP99),
+			ms(r.duringPollP50), r.rssMiB, r.heapMiB, r.calls, r.pollTime.Round(100*time.Millisecond), thousands(int(r.recordsPerSec)),
+			ms(r.naive), float64(r.naive)/float64(r.direct))
+	}
+	t.Log(b.String())
+	fmt.Println(b.String())
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ms(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func measureScale(t *testing.T, nc, ni int) scaleRow {
+	t.Helper()
+	row := scaleRow{certs: nc, instances: ni}
+	srv := certviewtest.NewServer(certviewtest.Options{
+		Inventory: certviewtest.Inventory{Seed: 42, Certificates: nc, Instances: ni},
+		RateLimit: 1 << 30, Concurrency: 8,
+	})
+	defer srv.Close()
+	dir := t.TempDir()
+	snapshot := filepath.Join(dir, "snapshot")
+	config := func(interval string) string {
+		path := filepath.Join(dir, "config-"+interval+".yml")
+		writeFile(t, path, fmt.Sprintf("qualys:\n  api_url: %s\n  username: demo\n  password: demo-password\npoll:\n  interval: %s\n  timeout: 2h\nrate_limit:\n  calls: 1000000000\n  window: 1h\n  concurrency: 8\nsnapshot:\n  path: %s\n",
+			srv.URL, interval, snapshot))
+		return path
+	}
+
+	// Phase A: a first poll, then scrapes of the fresh snapshot.
+	p := startScaleExporter(t, "--config.file="+config("1h"))
+	p.waitFor(t, "the first poll", 30*time.Minute, func() bool { code, _ := p.get("/-/ready"); return code == 200 })
+	row.calls = srv.Sim.Requests("certificates") + srv.Sim.Requests("instances")
+	body := p.body(t, false)
+	row.series = countSeries(body)
+	row.pollTime = time.Duration(metricValue(body, "qualys_certview_poll_duration_seconds") * float64(time.Second))
+	row.recordsPerSec = float64(nc+ni) / row.pollTime.Seconds()
+	body = nil
+	plain, gz := p.timeScrapes(t, 25)
+	row.plainP50, row.plainP99 = pct(plain, 50), pct(plain, 99)
+	row.gzP50, row.gzP99 = pct(gz, 50), pct(gz, 99)
+	p.stop(t)
+
+	// Phase B: a restart from the saved snapshot with a poll due at once. Scrapes during
+	// the poll serve the saved snapshot; peak RSS covers the poll and the scrapes after it.
+	before := srv.Sim.Requests("certificates") + srv.Sim.Requests("instances")
+	p = startScaleExporter(t, "--config.file="+config("2s"))
+	p.waitFor(t, "the saved snapshot", time.Minute, func() bool { code, _ := p.get("/-/ready"); return code == 200 })
+	var during []time.Duration
+	var heap float64
+	for {
+		polling := srv.Sim.Requests("certificates")+srv.Sim.Requests("instances") > before
+		done := strings.Contains(p.logs.String(), `msg="poll complete"`)
+		if done {
+			break
+		}
+		start := time.Now()
+		b := p.body(t, false)
+		if polling {
+			during = append(during, time.Since(start))
+		}
+		if h := metricValue(b, "go_memstats_heap_inuse_bytes"); h > heap {
+			heap = h
+		}
+	}
+	for i := 0; i < 10; i++ {
+		b := p.body(t, i%2 == 0)
+		if h := metricValue(b, "go_memstats_heap_inuse_bytes"); h > heap {
+			heap = h
+		}
+	}
+	row.duringPollP50 = pct(during, 50)
+	row.rssMiB = p.peakRSS(t) / 1024
+	row.heapMiB = heap / (1 << 20)
+	p.stop(t)
+
+	// The naive collector and the exposition, in this process, over the saved snapshot.
+	row.naive, row.direct = compareWithNaive(t, snapshot)
+	return row
+}
+
+func compareWithNaive(t *testing.T, path string) (time.Duration, time.Duration) {
+	t.Helper()
+	snap, err := collector.LoadSnapshot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := collector.NewScheduler(nil, collector.SchedulerOptions{Interval: time.Hour})
+	sched.Store(snap)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector.NewExporter(sched, collector.ExporterOptions{PerCertificate: true, PerInstance: true}))
+	naive := promhttp.HandlerFor(reg, promhttp.HandlerOpts{DisableCompression: true})
+	direct, err := collector.NewExposition(sched, nil, collector.ExpositionOptions{PerCertificate: true, PerInstance: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeIt := func(h http.Handler, n int) time.Duration {
+		var ds []time.Duration
+		for i := 0; i < n; i++ {
+			runtime.GC()
+			rec := &countingWriter{h: http.Header{}}
+			start := time.Now()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			ds = append(ds, time.Since(start))
+		}
+		return pct(ds, 50)
+	}
+	runs := 3
+	if len(snap.Instances) > 100_000 {
+		runs = 1
+	}
+	return timeIt(naive, runs), timeIt(direct, 5)
+}
+
+type countingWriter struct {
+	h http.Header
+	n int64
+}
+
+func (c *countingWriter) Header() http.Header         { return c.h }
+func (c *countingWriter) WriteHeader(int)             {}
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+type scaleProc struct {
+	*exporterProc
+}
+
+func startScaleExporter(t *testing.T, args ...string) *scaleProc {
+	t.Helper()
+	return &scaleProc{startExporter(t, nil, append([]string{"--log.level=info"}, args...)...)}
+}
+
+func (p *scaleProc) waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("the exporter exited (%v) while waiting for %s:\n%s", p.waitErr, what, p.logs.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// body fetches /metrics (plain or gzip, decoded by the client) into memory.
+func (p *scaleProc) body(t *testing.T, gz bool) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+p.addr+"/metrics", nil)
+	if !gz {
+		req.Header.Set("Accept-Encoding", "identity")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// timeScrapes times n plain and n gzip scrapes, each read whole and dropped, as
+// Prometheus would read them (transport compression on for gzip).
+func (p *scaleProc) timeScrapes(t *testing.T, n int) (plain, gz []time.Duration) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		for _, compressed := range []bool{false, true} {
+			req, _ := http.NewRequest("GET", "http://"+p.addr+"/metrics", nil)
+			// Set explicitly: the transport would otherwise ask for gzip itself and
+			// decompress on this side.
+			req.Header.Set("Accept-Encoding", "identity")
+			if compressed {
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
+			start := time.Now()
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if compressed {
+				gz = append(gz, time.Since(start))
+			} else {
+				plain = append(plain, time.Since(start))
+			}
+		}
+	}
+	return plain, gz
+}
+
+func (p *scaleProc) peakRSS(t *testing.T) float64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+func (p *scaleProc) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the exporter did not stop")
+	}
+}
+
+func countSeries(body []byte) int {
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if l := sc.Bytes(); len(l) > 0 && l[0] != '#' {
+			n++
+		}
+	}
+	return n
+}
+
+func metricValue(body []byte, name string) float64 {
+	i := bytes.Index(body, []byte("\n"+name+" "))
+	if i < 0 {
+		return 0
+	}
+	line := body[i+len(name)+2:]
+	line = line[:bytes.IndexByte(line, '\n')]
+	v, _ := strconv.ParseFloat(string(line), 64)
+	return v
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	if i > len(s) {
+		i = len(s)
+	}
+	if i < 1 {
+		i = 1
+	}
+	return s[i-1]
+}
