@@ -170,8 +170,8 @@ func (c *chunks) Write(p []byte) (int, error) {
 // staticCache is a snapshot's static families, compressed once.
 type staticCache struct {
 	deflate [][]byte // raw DEFLATE in pieces, sync-flushed, not final
-	crc     uint32 // CRC-32 (IEEE) of the text
-	size    uint32 // length of the text, modulo 2^32 as gzip's trailer has it
+	crc     uint32   // CRC-32 (IEEE) of the text
+	size    uint32   // length of the text, modulo 2^32 as gzip's trailer has it
 }
 
 // checksum passes writes on while it keeps the CRC-32 and length of what went through.

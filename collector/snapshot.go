@@ -41,19 +41,19 @@ type Certificate struct {
 
 // Instance is one server instance in a snapshot.
 type Instance struct {
-	ID         int64
-	CertHash   string
-	AssetID    int64
-	AssetName  string
-	IP         string
-	Port       int
-	Protocol   string
-	Service    string
-	FQDN       string
-	Grade      string // from Grades, or another sanitised value
-	Scores     [4]float64
-	HasScore   [4]bool
-	Protocols  certview.ProtocolSupport
+	ID        int64
+	CertHash  string
+	AssetID   int64
+	AssetName string
+	IP        string
+	Port      int
+	Protocol  string
+	Service   string
+	FQDN      string
+	Grade     string // from Grades, or another sanitised value
+	Scores    [4]float64
+	HasScore  [4]bool
+	Protocols certview.ProtocolSupport
 }
 
 // Snapshot is the result of one complete poll. It is never modified after Build.
