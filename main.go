@@ -24,7 +24,6 @@ import (
 	"github.com/certview-exporter/certview_exporter/collector"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -103,51 +102,48 @@ func run(args []string) int {
 			debug.SetMemoryLimit(int64(limit))
 		}
 	}
-	clock := clockwork.NewRealClock()
-	telemetry := collector.NewTelemetry()
-	clientCfg := cfg.ClientConfig()
-	clientCfg.Logger, clientCfg.Hooks, clientCfg.Clock = log.With(logger, "component", "certview"), telemetry.Hooks(), clock
-	clientCfg.UserAgent = "certview_exporter/" + version.Version
-	client, err := certview.New(clientCfg)
-	if err != nil {
-		level.Error(logger).Log("msg", "invalid configuration", "err", err)
-		return 1
-	}
-	sched := collector.NewScheduler(client, collector.SchedulerOptions{
-		Interval:         time.Duration(cfg.Poll.Interval),
-		Timeout:          time.Duration(cfg.Poll.Timeout),
-		MaxBackoff:       time.Duration(cfg.Poll.MaxBackoff),
-		ProgressInterval: time.Duration(cfg.Poll.ProgressInterval),
-		PageSize:         cfg.Qualys.PageSize,
-		RateLimit:        clientCfg.RateLimit,
-		Thresholds:       collector.Thresholds{WeakRSABits: cfg.Metrics.WeakRSABits, WeakECBits: cfg.Metrics.WeakECBits},
-		Clock:            clock,
-		Logger:           log.With(logger, "component", "scheduler"),
-		Telemetry:        telemetry,
-		SnapshotPath:     cfg.Snapshot.Path,
-		AfterPoll:        func(*collector.Snapshot, error) { warnNearMemoryLimit(logger) },
-	})
 
+	telemetry := collector.NewTelemetry()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("qualys_certview"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(telemetry.Collectors()...)
-	exposition, err := collector.NewExposition(sched, reg, collector.ExpositionOptions{
-		PerCertificate: cfg.Metrics.PerCertificate(), PerInstance: cfg.Metrics.PerInstance(),
-		CertificateInfoLabels: cfg.Metrics.CertificateInfoLabels, InstanceInfoLabels: cfg.Metrics.InstanceInfoLabels,
-		Clock: clock, Logger: log.With(logger, "component", "exposition"),
+	svc, err := collector.NewService(cfg, collector.ServiceOptions{
+		Logger:    logger,
+		Telemetry: telemetry,
+		Gatherer:  reg,
+		Client:    func(c *certview.Config) { c.UserAgent = "certview_exporter/" + version.Version },
+		AfterPoll: func(*collector.Snapshot, error) { warnNearMemoryLimit(logger) },
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "invalid configuration", "err", err)
 		return 1
 	}
-	// The scheduler hands each new snapshot to the exposition before serving it.
-	sched.SetPrepare(exposition.Prepare)
+	reg.MustRegister(svc.Collectors()...)
+	// A reload re-reads the configuration file (demo mode has none: it keeps its own).
+	load := func() (*collector.Config, error) { return collector.LoadConfig(*configFile) }
+	if *demo {
+		load = func() (*collector.Config, error) { return cfg, nil }
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				level.Info(logger).Log("msg", "SIGHUP: reloading the configuration", "file", *configFile)
+				_ = svc.ReloadFrom(load)
+			}
+		}
+	}()
 
 	pollDone := make(chan struct{})
-	go func() { defer close(pollDone); sched.Run(ctx) }()
+	go func() { defer close(pollDone); svc.Run(ctx) }()
 
-	server, err := newServer(exposition, sched, *telemetryPath)
+	server, err := newServer(svc, svc.ReloadHandler(load), *telemetryPath)
 	if err != nil {
 		level.Error(logger).Log("msg", "building the landing page", "err", err)
 		return 1
@@ -198,16 +194,17 @@ func slogLevel(lvl string) slog.Level {
 	return l
 }
 
-// newServer routes the metrics, health, readiness and landing pages.
-func newServer(metrics http.Handler, sched *collector.Scheduler, telemetryPath string) (*http.Server, error) {
+// newServer routes the metrics, health, readiness, reload and landing pages.
+func newServer(svc *collector.Service, reload http.Handler, telemetryPath string) (*http.Server, error) {
 	mux := http.NewServeMux()
-	mux.Handle(telemetryPath, limitInFlight(metrics, 4))
+	mux.Handle(telemetryPath, limitInFlight(svc, 4))
+	mux.Handle("/-/reload", reload)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("Healthy\n"))
 	})
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !sched.Ready() {
+		if !svc.Ready() {
 			http.Error(w, "Not ready: no snapshot yet", http.StatusServiceUnavailable)
 			return
 		}

@@ -79,6 +79,9 @@ func New(cfg Config) (*Client, error) {
 // noRedirect stops redirects: a POST with a bearer token must not follow one.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
+// Close releases the client's idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // BaseURL returns the gateway URL in use.
 func (c *Client) BaseURL() string { return c.base }
 

@@ -99,6 +99,23 @@ func NewScheduler(client Lister, opts SchedulerOptions) *Scheduler {
 	return &Scheduler{client: client, opts: opts}
 }
 
+// CarryOver takes the snapshot and poll health of the scheduler it replaces (after a
+// configuration reload), preparing the snapshot for this scheduler's exposition.
+func (s *Scheduler) CarryOver(prev *Scheduler) {
+	if snap := prev.Snapshot(); snap != nil {
+		// The records are shared, read-only; only the exposition's cache is made anew
+		// (the new configuration may expose other families or labels).
+		carried := *snap
+		carried.static = nil
+		s.prepare(&carried)
+		s.snap.Store(&carried)
+	}
+	h := prev.Health()
+	s.mu.Lock()
+	s.health = h
+	s.mu.Unlock()
+}
+
 // Store serves a snapshot, as if a poll had made it (benchmarks and tools).
 func (s *Scheduler) Store(snap *Snapshot) {
 	s.prepare(snap)
@@ -155,7 +172,9 @@ func (s *Scheduler) LoadSaved() {
 // calls). Then every interval; after repeated failures the pause grows (doubling from
 // the second failure) up to MaxBackoff.
 func (s *Scheduler) Run(ctx context.Context) {
-	s.LoadSaved()
+	if s.Snapshot() == nil {
+		s.LoadSaved()
+	}
 	if snap := s.Snapshot(); snap != nil {
 		if wait := snap.Taken.Add(s.opts.Interval).Sub(s.opts.Clock.Now()); wait > 0 {
 			level.Info(s.opts.Logger).Log("msg", "first poll when the saved snapshot falls due", "in", wait.Round(time.Second))

@@ -1,0 +1,127 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func serviceConfig(t *testing.T, url, interval string) *Config {
+	t.Helper()
+	cfg, err := ParseConfig("c.yml", []byte("qualys:\n  api_url: "+url+"\n  username: demo\n  password: demo-password\npoll:\n  interval: "+interval+"\nrate_limit:\n  calls: 100000\n  window: 1h\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// A reload swaps the configuration without an API call or a gap; a configuration that
+// does not load keeps the running one and says so.
+func TestServiceReload(t *testing.T) {
+	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 2, Certificates: 30, Instances: 60}, RateLimit: 100000})
+	defer srv.Close()
+	polls := make(chan error, 10)
+	svc, err := NewService(serviceConfig(t, srv.URL, "1h"), ServiceOptions{AfterPoll: func(_ *Snapshot, err error) { polls <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := <-polls; err != nil {
+		t.Fatal(err)
+	}
+	first := svc.Scheduler()
+	calls := srv.Sim.Requests("certificates")
+
+	// A good configuration: a new interval and per-instance families off.
+	good := serviceConfig(t, srv.URL, "2h")
+	off := false
+	good.Metrics.Instances = &off
+	if err := svc.Reload(good); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Scheduler() == first || svc.Scheduler().Interval() != 2*time.Hour || !svc.Ready() || !svc.Scheduler().Health().Up {
+		t.Fatalf("after the reload: interval %s, ready %v, health %+v", svc.Scheduler().Interval(), svc.Ready(), svc.Scheduler().Health())
+	}
+	if srv.Sim.Requests("certificates") != calls {
+		t.Fatal("the reload made API calls")
+	}
+	rec := httptest.NewRecorder()
+	svc.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, "qualys_certview_certificate_info{") || strings.Contains(body, "qualys_certview_instance_info{") {
+		t.Fatal("the reloaded configuration's families are not what is served")
+	}
+	if testutil.ToFloat64(svc.reloadOK) != 1 {
+		t.Fatal("reload not reported as successful")
+	}
+
+	// A configuration that does not load: the running one stays.
+	err = svc.ReloadFrom(func() (*Config, error) { return nil, errors.New("c.yml:3: qualys.username: required") })
+	if err == nil || svc.Scheduler().Interval() != 2*time.Hour || testutil.ToFloat64(svc.reloadOK) != 0 {
+		t.Fatalf("bad reload: err %v, interval %s, metric %v", err, svc.Scheduler().Interval(), testutil.ToFloat64(svc.reloadOK))
+	}
+	bad := serviceConfig(t, srv.URL, "1h")
+	bad.Metrics.CertificateInfoLabels = []string{"colour"}
+	if err := svc.Reload(bad); err == nil || svc.Scheduler().Interval() != 2*time.Hour {
+		t.Fatalf("invalid exposition options were accepted: %v", err)
+	}
+
+	// POST /-/reload.
+	h := svc.ReloadHandler(func() (*Config, error) { return serviceConfig(t, srv.URL, "3h"), nil })
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/-/reload", nil))
+	if rec.Code != 405 {
+		t.Fatalf("GET /-/reload: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/-/reload", nil))
+	if rec.Code != 200 || svc.Scheduler().Interval() != 3*time.Hour || testutil.ToFloat64(svc.reloadOK) != 1 {
+		t.Fatalf("POST /-/reload: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A reload during a slow poll cancels that poll; the new loop takes over, no two polls
+// overlap, and the served snapshot stays.
+func TestReloadDuringAPoll(t *testing.T) {
+	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 2, Certificates: 30, Instances: 60}, RateLimit: 100000})
+	defer srv.Close()
+	polls := make(chan error, 10)
+	svc, err := NewService(serviceConfig(t, srv.URL, "1s"), ServiceOptions{AfterPoll: func(_ *Snapshot, err error) { polls <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := <-polls; err != nil {
+		t.Fatal(err)
+	}
+	snap := svc.Scheduler().Snapshot()
+	hold := make(chan struct{})
+	defer close(hold)
+	srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: -1, Kind: certviewtest.FaultSlow, Release: hold})
+	for srv.Sim.Requests("certificates") < 2 { // the next poll (1s later) is stuck in the fault
+		select {
+		case <-polls:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := svc.Reload(serviceConfig(t, srv.URL, "1h")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-polls; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the stuck poll ended with %v, want it cancelled", err)
+	}
+	if got := svc.Scheduler().Snapshot(); got == nil || len(got.Certificates) != len(snap.Certificates) {
+		t.Fatal("the snapshot did not carry over")
+	}
+}
