@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -279,6 +280,21 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
+// TransportError is a request that got no response: its message has any secret the
+// client knows replaced, and it still says whether it was a timeout (net.Error).
+type TransportError struct {
+	msg     string
+	timeout bool
+}
+
+func (e *TransportError) Error() string { return e.msg }
+
+// Timeout says whether the request timed out.
+func (e *TransportError) Timeout() bool { return e.timeout }
+
+// Temporary is part of net.Error; a timeout is worth retrying.
+func (e *TransportError) Temporary() bool { return e.timeout }
+
 // errStream marks a body that broke off or was not JSON: the page is fetched again.
 type errStream struct{ err error }
 
@@ -386,7 +402,8 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, page int, path 
 	start := c.cfg.Clock.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		err = errors.New(c.redact(err.Error()))
+		var ne net.Error
+		err = &TransportError{msg: c.redact(err.Error()), timeout: errors.As(err, &ne) && ne.Timeout()}
 		c.cfg.Hooks.request(RequestEvent{Endpoint: endpoint, Page: page, Duration: c.cfg.Clock.Since(start), RateLimit: noRateLimit, Err: err})
 		return 0, noRateLimit, nil, err
 	}

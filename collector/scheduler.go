@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -416,6 +417,7 @@ func failureReason(err error) string {
 	var thrErr *certview.ThrottledError
 	var apiErr *certview.APIError
 	var pageErr *certview.PageError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &authErr):
 		return "auth"
@@ -425,7 +427,7 @@ func failureReason(err error) string {
 		return "http_5xx"
 	case errors.As(err, &apiErr):
 		return "http_4xx"
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return "timeout"
 	case errors.As(err, &pageErr):
 		return "transport"

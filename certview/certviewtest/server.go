@@ -82,6 +82,15 @@ type Fault struct {
 	Shift    int
 	Times    int
 	Release  <-chan struct{}
+	// Arrived, when set, is closed once the first held request (FaultSlow,
+	// FaultSlowBody) has begun to wait.
+	Arrived chan struct{}
+}
+
+// queued is an injected fault in the queue.
+type queued struct {
+	Fault
+	arrived sync.Once
 }
 
 // Simulator is the fake API, an http.Handler.
@@ -95,7 +104,7 @@ type Simulator struct {
 	requests map[string]int // HTTP requests per endpoint, faults included
 	windows  map[string][]time.Time
 	running  map[string]int
-	faults   []*Fault
+	faults   []*queued
 	shift    map[string]int
 }
 
@@ -162,11 +171,12 @@ func (s *Simulator) Options() Options { return s.opts }
 
 // Inject queues a fault.
 func (s *Simulator) Inject(f Fault) {
-	if f.Times == 0 {
-		f.Times = 1
+	fp := &queued{Fault: f}
+	if fp.Times == 0 {
+		fp.Times = 1
 	}
 	s.mu.Lock()
-	s.faults = append(s.faults, &f)
+	s.faults = append(s.faults, fp)
 	s.mu.Unlock()
 }
 
@@ -198,7 +208,7 @@ func (s *Simulator) TokensIssued() int {
 	return s.issued
 }
 
-func (s *Simulator) takeFault(endpoint string, page int) *Fault {
+func (s *Simulator) takeFault(endpoint string, page int) *queued {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
@@ -439,12 +449,15 @@ func (s *Simulator) admit(w http.ResponseWriter, endpoint string) (func(), bool)
 
 // serveFault writes the fault. body is the page for faults that need it (nil before
 // the page is made). It reports whether it answered.
-func (s *Simulator) serveFault(w http.ResponseWriter, r *http.Request, f *Fault, body []byte) bool {
+func (s *Simulator) serveFault(w http.ResponseWriter, r *http.Request, f *queued, body []byte) bool {
 	needsPage := f.Kind == FaultTruncated || f.Kind == FaultSlowBody || f.Kind == FaultBadRecord || f.Kind == FaultSlow
 	if body == nil && needsPage {
 		return false
 	}
 	hold := func() bool {
+		if f.Arrived != nil {
+			f.arrived.Do(func() { close(f.Arrived) })
+		}
 		select {
 		case <-f.Release:
 			return true
