@@ -26,7 +26,7 @@ MANIFESTS := deploy/kubernetes/certview-exporter.yaml
 MANIFEST_ARGS := certview-exporter $(CHART) --namespace monitoring \
 	--set credentials.existingSecret=certview-exporter-credentials --set persistence.enabled=true
 
-.PHONY: all build run test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
+.PHONY: fuzz all build run test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
 
 all: build test
 
@@ -92,8 +92,19 @@ e2e-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager; }
 
+# Fuzzing, each target for a bounded time (FUZZTIME, default 20s). A crasher is saved
+# under the package's testdata/fuzz and then runs as a regression test in make test.
+FUZZ_TARGETS := FuzzDecodePage:./certview/ FuzzParseConfig:./collector/ FuzzReadSnapshot:./collector/
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime=$${FUZZTIME:-20s} -fuzzminimizetime=5s $$pkg > fuzz-$$name.log 2>&1; rc=$$?; \
+		echo "$$name: $$(grep -o 'execs: [0-9]*' fuzz-$$name.log | tail -1 | cut -d' ' -f2) executions, $$(grep -o 'total: [0-9]*' fuzz-$$name.log | tail -1 | cut -d' ' -f2) corpus entries"; \
+		if [ $$rc -ne 0 ]; then cat fuzz-$$name.log; exit 1; fi; \
+	done
+
 clean:
-	rm -f $(BINARY) bench.out coverage-certview.out
+	rm -f $(BINARY) bench.out coverage-certview.out fuzz-*.log
 
 vet:
 	$(GO) vet ./...

@@ -123,9 +123,14 @@ func decodePage[T any, P record[T]](r io.Reader, skip func(idx int, err error)) 
 		return nil, 0, fmt.Errorf("body is not a JSON array (starts with %v)", tok)
 	}
 	for dec.More() {
+		at := dec.InputOffset()
 		recs = append(recs, *new(T))
 		rec := &recs[len(recs)-1]
 		err := dec.Decode(rec)
+		if err != nil && dec.InputOffset() == at {
+			// The decoder did not move: the stream itself is broken here.
+			return nil, raw, &errStream{fmt.Errorf("record %d: %w", raw, err)}
+		}
 		if err == nil {
 			err = P(rec).normalize()
 		}

@@ -1,0 +1,75 @@
+package collector
+
+import (
+	"bytes"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+const fuzzSecret = "fuzz-Secret-7319"
+
+// FuzzParseConfig: any file is accepted or refused with a ConfigError naming the file,
+// never a panic, and the password from the environment never shows in the error.
+func FuzzParseConfig(f *testing.F) {
+	example, _ := os.ReadFile("../config.example.yml")
+	f.Add(example)
+	f.Add([]byte(minimal))
+	f.Add([]byte("qualys:\n  platform: US1\n  client_id: x\npoll:\n  interval: 5m\nmetrics:\n  certificate_info_labels: [common_name]\n"))
+	f.Add([]byte("qualys: [1, 2]\npoll: {interval: -1h}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig("fuzz.yml", data, env(map[string]string{EnvPassword: fuzzSecret, EnvClientSecret: fuzzSecret}))
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "fuzz.yml") {
+				t.Fatalf("not a ConfigError naming the file: %v", err)
+			}
+			if strings.Contains(err.Error(), fuzzSecret) {
+				t.Fatalf("the error shows the secret: %v", err)
+			}
+			return
+		}
+		cc := cfg.ClientConfig()
+		if cc.Validate() != nil {
+			t.Fatal("an accepted config makes an invalid client config")
+		}
+	})
+}
+
+// FuzzReadSnapshot: any file is loaded or refused, never a panic; what loads renders an
+// exposition that parses.
+func FuzzReadSnapshot(f *testing.F) {
+	s := SyntheticSnapshot(20, 40, epoch)
+	path := f.TempDir() + "/seed"
+	if err := SaveSnapshot(path, s); err != nil {
+		f.Fatal(err)
+	}
+	seed, _ := os.ReadFile(path)
+	f.Add(seed)
+	f.Add(seed[:len(seed)/2])
+	f.Add([]byte(snapshotMagic + "\x00\x00\x00\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		snap, err := ReadSnapshot(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		sched := NewScheduler(nil, SchedulerOptions{Interval: time.Hour})
+		e, _ := NewExposition(sched, nil, ExpositionOptions{PerCertificate: true, PerInstance: true})
+		sched.SetPrepare(e.Prepare)
+		sched.Store(snap)
+		for _, gz := range []bool{false, true} {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			if gz {
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
+			e.ServeHTTP(rec, req)
+			if !gz {
+				parse(t, rec.Body.Bytes())
+			}
+		}
+	})
+}
