@@ -115,7 +115,6 @@ func measureScale(t *testing.T, nc, ni int) scaleRow {
 	row.series = countSeries(body)
 	row.pollTime = time.Duration(metricValue(body, "qualys_certview_poll_duration_seconds") * float64(time.Second))
 	row.recordsPerSec = float64(nc+ni) / row.pollTime.Seconds()
-	body = nil
 	plain, gz := p.timeScrapes(t, 25)
 	row.plainP50, row.plainP99 = pct(plain, 50), pct(plain, 99)
 	row.gzP50, row.gzP99 = pct(gz, 50), pct(gz, 99)

@@ -67,7 +67,7 @@ func SaveSnapshot(path string, s *Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
+	defer func() { _ = os.Remove(tmp.Name()) }() // a no-op once renamed
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	_, err = w.Write(header[:])
 	if err == nil {

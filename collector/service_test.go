@@ -106,15 +106,10 @@ func TestReloadDuringAPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := svc.Scheduler().Snapshot()
-	hold := make(chan struct{})
+	hold, arrived := make(chan struct{}), make(chan struct{})
 	defer close(hold)
-	srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: -1, Kind: certviewtest.FaultSlow, Release: hold})
-	for srv.Sim.Requests("certificates") < 2 { // the next poll (1s later) is stuck in the fault
-		select {
-		case <-polls:
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: -1, Kind: certviewtest.FaultSlow, Release: hold, Arrived: arrived})
+	<-arrived // the next poll (a second later) is stuck in the fault
 	if err := svc.Reload(serviceConfig(t, srv.URL, "1h")); err != nil {
 		t.Fatal(err)
 	}

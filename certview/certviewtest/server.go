@@ -201,6 +201,17 @@ func (s *Simulator) ExpireTokens() {
 	s.mu.Unlock()
 }
 
+// Tokens returns every token issued and still known.
+func (s *Simulator) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tokens))
+	for t := range s.tokens {
+		out = append(out, t)
+	}
+	return out
+}
+
 // TokensIssued returns how many tokens /auth and /auth/oauth have issued.
 func (s *Simulator) TokensIssued() int {
 	s.mu.Lock()
