@@ -55,37 +55,38 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("qualys_certview_"+name, help, labels, nil)
+	// The names and HELP texts are the exposition's (one definition for both).
+	d := func(f family, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(f.name, f.help, labels, nil)
 	}
 	return &Exporter{
 		sched: sched, clock: opts.Clock, perCert: opts.PerCertificate, perInst: opts.PerInstance,
 
-		notAfter:   d("certificate_not_after_timestamp_seconds", "End of the certificate's validity (validTo), as a Unix timestamp."+cached, "certhash"),
-		notBefore:  d("certificate_not_before_timestamp_seconds", "Start of the certificate's validity (validFrom), as a Unix timestamp."+cached, "certhash"),
-		expiryDays: d("certificate_expiry_days", "Days from the scrape until the certificate's not-after time; fractional, negative once expired. Computed at scrape time from the not-after time"+cachedFrom, "certhash"),
-		certInfo:   d("certificate_info", "Certificate metadata; the value is always 1."+cached, certInfoLabels...),
+		notAfter:   d(famNotAfter, "certhash"),
+		notBefore:  d(famNotBefore, "certhash"),
+		expiryDays: d(famExpiryDays, "certhash"),
+		certInfo:   d(famCertInfo, certInfoLabels...),
 
-		instGrade: d("instance_grade", "The TLS grade of a server instance as a label (none when ungraded); exactly one series per instance, value 1."+cached, "instance_id", "grade"),
-		instScore: d("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength."+cached, "instance_id", "category"),
-		instInfo:  d("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached, instanceInfoLabels...),
+		instGrade: d(famGrade, "instance_id", "grade"),
+		instScore: d(famScore, "instance_id", "category"),
+		instInfo:  d(famInstInfo, instanceInfoLabels...),
 
-		certificates:    d("certificates", "Certificates in the inventory."+cached),
-		expired:         d("certificates_expired", "Certificates whose not-after time has passed, counted at scrape time"+cachedFrom),
-		expiring:        d("certificates_expiring", "Certificates not yet expired that expire within the given number of days, counted at scrape time"+cachedFrom, "within_days"),
-		selfSigned:      d("certificates_self_signed", "Self-signed certificates."+cached),
-		weakKey:         d("certificates_weak_key", "Certificates with a weak key: RSA or DSA below the RSA threshold (default 2048 bits), EC below the EC threshold (default 224 bits)."+cached),
-		weakSig:         d("certificates_weak_signature", "Certificates signed with MD5 or SHA-1."+cached),
-		instances:       d("instances", "Server instances by TLS grade (none when ungraded); every grade is always present."+cached, "grade"),
-		protocolSupport: d("instances_protocol_supported", "Server instances that support each protocol version."+cached, "protocol"),
+		certificates:    d(famCertificates),
+		expired:         d(famExpired),
+		expiring:        d(famExpiring, "within_days"),
+		selfSigned:      d(famSelfSigned),
+		weakKey:         d(famWeakKey),
+		weakSig:         d(famWeakSig),
+		instances:       d(famInstances, "grade"),
+		protocolSupport: d(famProtocols, "protocol"),
 
-		up:           d("up", "1 when the last poll of the CertView API succeeded, else 0. Set by the poll loop, not at scrape time."),
-		lastSuccess:  d("last_poll_success_timestamp_seconds", "When the last successful poll finished, as a Unix timestamp; the age of the cached snapshot. Set by the poll loop."),
-		lastAttempt:  d("last_poll_timestamp_seconds", "When the last poll (successful or not) started, as a Unix timestamp. Set by the poll loop."),
-		pollDuration: d("poll_duration_seconds", "How long the last poll took, successful or not, including rate-limit waits. Set by the poll loop."),
-		fail:         d("poll_consecutive_failures", "Polls failed in a row since the last success. Set by the poll loop."),
-		interval:     d("poll_interval_seconds", "The configured poll interval (poll.interval), for staleness alerts."),
-		snapshotAge:  d("snapshot_age_seconds", "Seconds since the cached snapshot was taken, at scrape time; absent before the first snapshot."),
+		up:           d(famUp),
+		lastSuccess:  d(famLastSuccess),
+		lastAttempt:  d(famLastAttempt),
+		pollDuration: d(famPollDuration),
+		fail:         d(famFailures),
+		interval:     d(famInterval),
+		snapshotAge:  d(famSnapshotAge),
 	}
 }
 
