@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -491,20 +492,12 @@ func TestConfigCheckFlag(t *testing.T) {
 	_ = os.WriteFile(bad, []byte("qualys:\n  api_url: https://x\n  usename: typo\n"), 0o600)
 	out, err = exec.Command(binary, "--config.check", "--config.file="+bad).CombinedOutput()
 	var exit *exec.ExitError
-	if !errorsAs(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "line 3: unknown key usename") {
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "line 3: unknown key usename") {
 		t.Fatalf("typo: %v\n%s", err, out)
 	}
 	if out, err := exec.Command(binary, "--version").CombinedOutput(); err != nil || !strings.Contains(string(out), "certview_exporter, version") {
 		t.Fatalf("--version: %v %s", err, out)
 	}
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // TestDemoMode starts --demo and expects data within seconds.

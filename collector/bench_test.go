@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -116,5 +115,3 @@ func BenchmarkScrape100k(b *testing.B) {
 	})
 	runtime.KeepAlive(snap)
 }
-
-var _ = io.Discard
