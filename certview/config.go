@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,20 +153,11 @@ func (f *Filter) Validate() error {
 		if strings.TrimSpace(t.Field) == "" {
 			return fmt.Errorf("filters[%d]: field is empty", i)
 		}
-		if !contains(Operators, t.Operator) {
+		if !slices.Contains(Operators, t.Operator) {
 			return fmt.Errorf("filters[%d] (%s): operator %q: must be one of %s", i, t.Field, t.Operator, strings.Join(Operators, ", "))
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RateLimit is the client-side budget for one API: calls per window and calls at once.
@@ -312,7 +304,7 @@ func (c *Config) validate() error {
 	if err := c.Credentials.validate(); err != nil {
 		return err
 	}
-	if !contains(Versions, c.CertificatesVersion) {
+	if !slices.Contains(Versions, c.CertificatesVersion) {
 		return fmt.Errorf("certificates version %q: must be one of %s", c.CertificatesVersion, strings.Join(Versions, ", "))
 	}
 	if c.PageSize < 1 || c.PageSize > MaxPageSize {

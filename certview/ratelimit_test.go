@@ -204,7 +204,7 @@ func TestParseRateLimitHeaders(t *testing.T) {
 	if info != want {
 		t.Fatalf("info %+v, want %+v", info, want)
 	}
-	if len(problems) != 1 || !contains([]string{problems[0].Error()}, `header X-RateLimit-ToWait-Sec: "soon" is not a non-negative integer`) {
+	if len(problems) != 1 || problems[0].Error() != `header X-RateLimit-ToWait-Sec: "soon" is not a non-negative integer` {
 		t.Fatalf("problems %v, want one naming X-RateLimit-ToWait-Sec", problems)
 	}
 	if info, _ := ParseRateLimit(http.Header{}); info != noRateLimit {

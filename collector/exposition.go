@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,7 @@ func columns(all, allow []string) ([]int, error) {
 	}
 	want := map[string]bool{all[0]: true}
 	for _, l := range allow {
-		if !contains(all, l) {
+		if !slices.Contains(all, l) {
 			return nil, fmt.Errorf("unknown label %q (known: %s)", l, strings.Join(all, ", "))
 		}
 		want[l] = true
@@ -85,15 +86,6 @@ func columns(all, allow []string) ([]int, error) {
 		}
 	}
 	return cols, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // NewExposition makes the /metrics handler. gatherer holds everything else (Go and
@@ -368,7 +360,7 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *Snapshot, now time.Time) {
 func sortedGrades(counts map[string]int) []string {
 	out := append([]string(nil), Grades...)
 	for g := range counts {
-		if !contains(Grades, g) {
+		if !slices.Contains(Grades, g) {
 			out = append(out, g)
 		}
 	}

@@ -249,35 +249,37 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 	var certStats, instStats certview.ListStats
 	var certErr, instErr error
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		certStats, certErr = s.client.ListCertificates(ctx, func(p []certview.Certificate) error {
-			bmu.Lock()
-			b.AddCertificates(p)
-			bmu.Unlock()
-			tel.pages.Add(1)
-			tel.records.Add(int64(len(p)))
+	// run lists one API on its own goroutine; a failure cancels the other listing, which
+	// there is no point finishing.
+	run := func(list func() (certview.ListStats, error), stats *certview.ListStats, errp *error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if *stats, *errp = list(); *errp != nil {
+				cancel()
+			}
+		}()
+	}
+	// add feeds one page to the builder and counts it for the progress log.
+	add := func(n int, feed func()) {
+		bmu.Lock()
+		feed()
+		bmu.Unlock()
+		tel.pages.Add(1)
+		tel.records.Add(int64(n))
+	}
+	run(func() (certview.ListStats, error) {
+		return s.client.ListCertificates(ctx, func(p []certview.Certificate) error {
+			add(len(p), func() { b.AddCertificates(p) })
 			return nil
 		})
-		if certErr != nil {
-			cancel() // no point finishing the other listing
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		instStats, instErr = s.client.ListInstances(ctx, func(p []certview.Instance) error {
-			bmu.Lock()
-			b.AddInstances(p)
-			bmu.Unlock()
-			tel.pages.Add(1)
-			tel.records.Add(int64(len(p)))
+	}, &certStats, &certErr)
+	run(func() (certview.ListStats, error) {
+		return s.client.ListInstances(ctx, func(p []certview.Instance) error {
+			add(len(p), func() { b.AddInstances(p) })
 			return nil
 		})
-		if instErr != nil {
-			cancel()
-		}
-	}()
+	}, &instStats, &instErr)
 	wg.Wait()
 	stopProgress()
 	end := s.opts.Clock.Now()

@@ -4,6 +4,7 @@
 package collector
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -185,25 +186,13 @@ func (b *Builder) Build(taken time.Time, took time.Duration) *Snapshot {
 // slices it is given.
 func newSnapshot(certs []Certificate, ins []Instance, taken time.Time, took time.Duration) *Snapshot {
 	s := &Snapshot{Taken: taken, PollDuration: took, GradeCounts: make(map[string]int, len(Grades))}
+	// Two records with one key (a certhash under two ids, an instance id twice in a
+	// loaded file) would make duplicate series: after a stable sort, keep the first.
 	sort.SliceStable(certs, func(i, j int) bool { return certs[i].CertHash < certs[j].CertHash })
-	// Two records with one certhash (two ids) would make duplicate series: keep the first.
-	kept := certs[:0]
-	for i, c := range certs {
-		if i > 0 && c.CertHash == certs[i-1].CertHash {
-			continue
-		}
-		kept = append(kept, c)
-	}
+	kept := slices.CompactFunc(certs, func(a, b Certificate) bool { return a.CertHash == b.CertHash })
 	s.Certificates = kept
 	sort.SliceStable(ins, func(i, j int) bool { return ins[i].ID < ins[j].ID })
-	uniq := ins[:0]
-	for i, in := range ins {
-		if i > 0 && in.ID == ins[i-1].ID {
-			continue
-		}
-		uniq = append(uniq, in)
-	}
-	s.Instances = uniq
+	s.Instances = slices.CompactFunc(ins, func(a, b Instance) bool { return a.ID == b.ID })
 	s.notAfter = make([]int64, 0, len(kept))
 	for i := range kept {
 		c := &kept[i]
