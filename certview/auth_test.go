@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ func TestTokenIsCachedAndRenewedOn401(t *testing.T) {
 	if got := r.srv.Sim.TokensIssued(); got != 2 {
 		t.Fatalf("%d tokens issued, want 2 (one renewal after the 401)", got)
 	}
-	if s := r.statuses(); !containsInt(s, http.StatusUnauthorized) {
+	if s := r.statuses(); !slices.Contains(s, http.StatusUnauthorized) {
 		t.Fatalf("statuses %v: the expired token should have drawn a 401", s)
 	}
 }
@@ -50,7 +51,7 @@ func TestTokenRenewedBeforeExpiry(t *testing.T) {
 	if got := r.srv.Sim.TokensIssued(); got != 2 {
 		t.Fatalf("%d tokens issued, want 2", got)
 	}
-	if s := r.statuses(); containsInt(s, http.StatusUnauthorized) {
+	if s := r.statuses(); slices.Contains(s, http.StatusUnauthorized) {
 		t.Fatalf("statuses %v: renewal ahead of expiry must avoid the 401", s)
 	}
 	// Outside the margin the cached token is used.
@@ -81,48 +82,17 @@ func TestConcurrentCallersShareOneRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	const callers = 8
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for i := 0; i < callers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := c.ListCertificates(context.Background(), func([]Certificate) error { return nil })
-			errs <- err
-		}()
-	}
-	<-entered // one caller is inside /auth; the others queue behind it
-	close(gate)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	listConcurrently(t, c, callers, func() {
+		<-entered // one caller is inside /auth; the others queue behind it
+		close(gate)
+	})
 	if got := sim.TokensIssued(); got != 1 {
 		t.Fatalf("%d /auth calls for %d concurrent callers, want 1", got, callers)
 	}
 
 	// Concurrent 401s on one token lead to a single renewal too.
 	sim.ExpireTokens()
-	errs = make(chan error, callers)
-	for i := 0; i < callers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := c.ListCertificates(context.Background(), func([]Certificate) error { return nil })
-			errs <- err
-		}()
-	}
-	<-entered
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	listConcurrently(t, c, callers, func() { <-entered })
 	if got := sim.TokensIssued(); got != 2 {
 		t.Fatalf("%d tokens after concurrent 401s, want 2", got)
 	}
@@ -199,11 +169,26 @@ func TestTokenExpiryFromJWT(t *testing.T) {
 	}
 }
 
-func containsInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
+// listConcurrently lists certificates from n goroutines at once, runs meanwhile while
+// they are under way, and fails the test on any error.
+func listConcurrently(t *testing.T, c *Client, n int, meanwhile func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.ListCertificates(context.Background(), func([]Certificate) error { return nil })
+			errs <- err
+		}()
+	}
+	meanwhile()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
-	return false
 }

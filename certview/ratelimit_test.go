@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ func TestServerWindowThrottlesAndClientRecovers(t *testing.T) {
 	if err != nil || len(certs) != 1000 {
 		t.Fatalf("%d records, err %v", len(certs), err)
 	}
-	if s := r.statuses(); containsInt(s, 429) {
+	if s := r.statuses(); slices.Contains(s, 429) {
 		t.Fatalf("statuses %v: the client should have tightened to the header's limit", s)
 	}
 	if b, _ := r.c.Budget(EndpointCertificates); b.Limit != 3 {

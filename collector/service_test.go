@@ -21,23 +21,31 @@ func serviceConfig(t *testing.T, url, interval string) *Config {
 	return cfg
 }
 
-// A reload swaps the configuration without an API call or a gap; a configuration that
-// does not load keeps the running one and says so.
-func TestServiceReload(t *testing.T) {
+// startService runs a service against a small simulator until the test ends, and
+// returns after its first poll; polls reports every poll after that.
+func startService(t *testing.T, interval string) (*certviewtest.Server, *Service, chan error) {
+	t.Helper()
 	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 2, Certificates: 30, Instances: 60}, RateLimit: 100000})
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	polls := make(chan error, 10)
-	svc, err := NewService(serviceConfig(t, srv.URL, "1h"), ServiceOptions{AfterPoll: func(_ *Snapshot, err error) { polls <- err }})
+	svc, err := NewService(serviceConfig(t, srv.URL, interval), ServiceOptions{AfterPoll: func(_ *Snapshot, err error) { polls <- err }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 	if err := <-polls; err != nil {
 		t.Fatal(err)
 	}
+	return srv, svc, polls
+}
+
+// A reload swaps the configuration without an API call or a gap; a configuration that
+// does not load keeps the running one and says so.
+func TestServiceReload(t *testing.T) {
+	srv, svc, _ := startService(t, "1h")
 	first := svc.Scheduler()
 	calls := srv.Sim.Requests("certificates")
 
@@ -64,7 +72,7 @@ func TestServiceReload(t *testing.T) {
 	}
 
 	// A configuration that does not load: the running one stays.
-	err = svc.ReloadFrom(func() (*Config, error) { return nil, errors.New("c.yml:3: qualys.username: required") })
+	err := svc.ReloadFrom(func() (*Config, error) { return nil, errors.New("c.yml:3: qualys.username: required") })
 	if err == nil || svc.Scheduler().Interval() != 2*time.Hour || testutil.ToFloat64(svc.reloadOK) != 0 {
 		t.Fatalf("bad reload: err %v, interval %s, metric %v", err, svc.Scheduler().Interval(), testutil.ToFloat64(svc.reloadOK))
 	}
@@ -91,20 +99,7 @@ func TestServiceReload(t *testing.T) {
 // A reload during a slow poll cancels that poll; the new loop takes over, no two polls
 // overlap, and the served snapshot stays.
 func TestReloadDuringAPoll(t *testing.T) {
-	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 2, Certificates: 30, Instances: 60}, RateLimit: 100000})
-	defer srv.Close()
-	polls := make(chan error, 10)
-	svc, err := NewService(serviceConfig(t, srv.URL, "1s"), ServiceOptions{AfterPoll: func(_ *Snapshot, err error) { polls <- err }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	if err := <-polls; err != nil {
-		t.Fatal(err)
-	}
+	srv, svc, polls := startService(t, "1s")
 	snap := svc.Scheduler().Snapshot()
 	hold, arrived := make(chan struct{}), make(chan struct{})
 	defer close(hold)
