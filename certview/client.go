@@ -35,6 +35,9 @@ type Client struct {
 	tokMu   sync.RWMutex
 	token   string
 	expires time.Time
+
+	versions          versionState
+	deprecationWarned sync.Map // paths whose deprecation was logged
 }
 
 // New validates cfg, applies the defaults and returns a client. It makes no request.
@@ -413,6 +416,7 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, page int, path 
 		level.Warn(c.cfg.Logger).Log("msg", "ignoring a malformed rate-limit header", "endpoint", endpoint, "page", page, "err", p)
 	}
 	c.limiters[endpoint].update(info)
+	c.noteDeprecation(endpoint, pathVersion(path), path, resp.Header)
 	var result error
 	switch {
 	case resp.StatusCode == http.StatusNoContent:
@@ -425,4 +429,13 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, page int, path 
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	c.cfg.Hooks.request(RequestEvent{Endpoint: endpoint, Page: page, Status: resp.StatusCode, Duration: c.cfg.Clock.Since(start), RateLimit: info})
 	return resp.StatusCode, info, resp.Header, result
+}
+
+// pathVersion is the version segment of an API path: "v2.1" of /certview/v2.1/certificates.
+func pathVersion(path string) string {
+	parts := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
 }

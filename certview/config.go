@@ -21,7 +21,7 @@ import (
 
 // Defaults, from the vendor documents and the Standard API service.
 const (
-	DefaultVersion          = "v2"
+	DefaultVersion          = VersionAuto
 	DefaultPageSize         = 200
 	MaxPageSize             = 200
 	DefaultAssetType        = "ALL"
@@ -72,8 +72,9 @@ func PlatformURL(platform string) (string, error) {
 	return "", fmt.Errorf("unknown platform %q (known: %s; or give a full URL)", platform, strings.Join(names, ", "))
 }
 
-// Versions of the certificates endpoint that the client accepts.
-var Versions = []string{"v2", "v2.1", "v2.2"}
+// Versions of the certificates endpoint that the client accepts: auto (negotiate) or
+// one of NegotiationOrder.
+var Versions = []string{VersionAuto, "v2.2", "v2.1", "v2"}
 
 // Credentials authenticate to the gateway: a username and password, or an API client
 // ID and secret. Its String and GoString never print the secrets.
@@ -180,7 +181,7 @@ type Config struct {
 	InsecureSkipVerify bool
 	CAFile             string
 
-	CertificatesVersion string // v2 (default), v2.1 or v2.2
+	CertificatesVersion string // auto (default), v2.2, v2.1 or v2
 	PageSize            int    // 1..200, default 200
 	AssetType           string // default ALL
 

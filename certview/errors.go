@@ -96,12 +96,39 @@ type SkipEvent struct {
 	Err      error
 }
 
+// VersionEvent says which version of an API answered a listing.
+type VersionEvent struct {
+	Endpoint string
+	Version  string
+}
+
+// DeprecationEvent says that a response carried Deprecation or Sunset headers.
+type DeprecationEvent struct {
+	Endpoint string
+	Version  string
+	Deprecation
+}
+
 // Hooks observe the client. Any of them may be nil. They run on the caller's goroutine
 // and must not block.
 type Hooks struct {
-	Request func(RequestEvent)
-	Wait    func(WaitEvent)
-	Skip    func(SkipEvent)
+	Request     func(RequestEvent)
+	Wait        func(WaitEvent)
+	Skip        func(SkipEvent)
+	Version     func(VersionEvent)
+	Deprecation func(DeprecationEvent)
+}
+
+func (h Hooks) version(e VersionEvent) {
+	if h.Version != nil {
+		h.Version(e)
+	}
+}
+
+func (h Hooks) deprecation(e DeprecationEvent) {
+	if h.Deprecation != nil {
+		h.Deprecation(e)
+	}
 }
 
 func (h Hooks) request(e RequestEvent) {

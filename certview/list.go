@@ -174,31 +174,34 @@ type assetsBody struct {
 	PageSize   int    `json:"pageSize"`
 }
 
-// ListCertificates pages through the certificates endpoint of the configured version,
-// handing each page's new records to fn. fn must not keep the slice.
+// ListCertificates pages through the certificates endpoint, handing each page's new
+// records to fn. fn must not keep the slice. Under VersionAuto the version is
+// negotiated (see NegotiationOrder) and remembered.
 func (c *Client) ListCertificates(ctx context.Context, fn func([]Certificate) error) (ListStats, error) {
-	return listPages[Certificate](ctx, c, pager{
-		endpoint: EndpointCertificates,
-		path:     "/certview/" + c.cfg.CertificatesVersion + "/certificates",
-		body: func(page int) ([]byte, error) {
-			return json.Marshal(certificatesBody{
-				Filter:        c.cfg.CertificateFilter,
-				PageNumber:    page,
-				PageSize:      c.cfg.PageSize,
-				Includes:      c.cfg.Includes,
-				ExcludeFields: strings.Join(c.cfg.ExcludeFields, ","),
-				AssetType:     c.cfg.AssetType,
-			})
-		},
-	}, fn)
+	return c.negotiate(func(version string) (ListStats, error) {
+		return listPages[Certificate](ctx, c, pager{
+			endpoint: EndpointCertificates,
+			path:     "/certview/" + version + "/certificates",
+			body: func(page int) ([]byte, error) {
+				return json.Marshal(certificatesBody{
+					Filter:        c.cfg.CertificateFilter,
+					PageNumber:    page,
+					PageSize:      c.cfg.PageSize,
+					Includes:      c.cfg.Includes,
+					ExcludeFields: strings.Join(c.cfg.ExcludeFields, ","),
+					AssetType:     c.cfg.AssetType,
+				})
+			},
+		}, fn)
+	})
 }
 
 // ListInstances pages through /certview/v2/instances, handing each page's new records
 // to fn. fn must not keep the slice.
 func (c *Client) ListInstances(ctx context.Context, fn func([]Instance) error) (ListStats, error) {
-	return listPages[Instance](ctx, c, pager{
+	st, err := listPages[Instance](ctx, c, pager{
 		endpoint: EndpointInstances,
-		path:     "/certview/v2/instances",
+		path:     "/certview/" + InstancesVersion + "/instances",
 		body: func(page int) ([]byte, error) {
 			return json.Marshal(instancesBody{
 				FilterRequest: c.cfg.InstanceFilter,
@@ -208,6 +211,10 @@ func (c *Client) ListInstances(ctx context.Context, fn func([]Instance) error) (
 			})
 		},
 	}, fn)
+	if err == nil {
+		c.reportVersion(EndpointInstances, InstancesVersion)
+	}
+	return st, err
 }
 
 // ListCertificateAssets pages through the v1 assets of one certificate, within the

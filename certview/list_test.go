@@ -202,7 +202,8 @@ func TestServerErrorsAreRetriedWithinBound(t *testing.T) {
 func TestClientErrorsAreNotRetried(t *testing.T) {
 	for _, status := range []int{400, 403, 404} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			r := newRig(t, inventory(10, 0), nil)
+			// An explicit version: under auto a 404 would step down to an older one.
+			r := newRig(t, inventory(10, 0), func(c *Config) { c.CertificatesVersion = "v2" })
 			long := strings.Repeat("x", 500)
 			r.srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: 0, Kind: certviewtest.FaultStatus, Status: status, Body: long})
 			_, _, err := r.listCertificates()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -286,8 +287,8 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	if q.PageSize < 0 || q.PageSize > certview.MaxPageSize {
 		return fail("qualys.page_size", "%d is out of range 1..%d", q.PageSize, certview.MaxPageSize)
 	}
-	if v := q.CertificatesAPI; v != "" && v != "v2" && v != "v2.1" && v != "v2.2" {
-		return fail("qualys.certificates_api_version", "%q: must be v2, v2.1 or v2.2", v)
+	if v := q.CertificatesAPI; v != "" && !slices.Contains(certview.Versions, v) {
+		return fail("qualys.certificates_api_version", "%q: must be one of %s", v, strings.Join(certview.Versions, ", "))
 	}
 	if err := q.CertificateFilter.Validate(); err != nil {
 		return fail("qualys.certificate_filter", "%v", err)

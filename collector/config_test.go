@@ -61,7 +61,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"window", strings.Replace(minimal, "window: 1h", "window: 500ms", 1), "c.yml:9: rate_limit.window: 500ms is below the minimum of 1s"},
 		{"calls", strings.Replace(minimal, "calls: 300", "calls: -5", 1), "c.yml:8: rate_limit.calls: must be positive"},
 		{"backoff", minimal + "  max_backoff: 1m\n", ""},
-		{"version", strings.Replace(minimal, "qualys:\n", "qualys:\n  certificates_api_version: v9\n", 1), `c.yml:2: qualys.certificates_api_version: "v9": must be v2, v2.1 or v2.2`},
+		{"version", strings.Replace(minimal, "qualys:\n", "qualys:\n  certificates_api_version: v9\n", 1), `c.yml:2: qualys.certificates_api_version: "v9": must be one of auto, v2.2, v2.1, v2`},
 		{"filter", strings.Replace(minimal, "qualys:\n", "qualys:\n  instance_filter:\n    filters:\n      - {field: instance.grade, operator: LIKE, value: F}\n", 1), `c.yml:2: qualys.instance_filter: filters[0] (instance.grade): operator "LIKE"`},
 		{"snapshot dir", minimal + "snapshot:\n  path: /nonexistent/dir/snapshot\n", "c.yml:11: snapshot.path: directory /nonexistent/dir does not exist"},
 		{"two documents", minimal + "---\nfoo: 1\n", "more than one YAML document"},

@@ -21,6 +21,9 @@ type Telemetry struct {
 	polls        *prometheus.CounterVec
 	pollFailures *prometheus.CounterVec
 	saves        *prometheus.CounterVec
+	apiVersion   *prometheus.GaugeVec
+	deprecated   *prometheus.GaugeVec
+	sunset       *prometheus.GaugeVec
 	pages        atomic.Int64
 	records      atomic.Int64
 	waitCount    atomic.Int64
@@ -62,12 +65,25 @@ func NewTelemetry() *Telemetry {
 			Name: "qualys_certview_snapshot_saves_total",
 			Help: "Writes of the snapshot file (snapshot.path) after successful polls, by result (success or failure). Counted live by the exporter.",
 		}, []string{"result"}),
+		apiVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_api_version_info",
+			Help: "The CertView API version in use per endpoint (1): the configured one, or the newest that answered under certificates_api_version auto. Set by the last successful listing.",
+		}, []string{"endpoint", "version"}),
+		deprecated: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_api_deprecated",
+			Help: "1 when the CertView API answered an API version's calls with a Deprecation or Sunset header (RFC 9745, RFC 8594). Cached from the last response.",
+		}, []string{"endpoint", "version"}),
+		sunset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_api_sunset_timestamp_seconds",
+			Help: "When the CertView API said an API version stops answering (its Sunset header), as a Unix timestamp. Cached from the last response.",
+		}, []string{"endpoint", "version"}),
 	}
 }
 
 // Collectors returns the metrics to register.
 func (t *Telemetry) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves}
+	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves,
+		t.apiVersion, t.deprecated, t.sunset}
 }
 
 // Hooks returns the client hooks that feed the telemetry.
@@ -89,6 +105,17 @@ func (t *Telemetry) Hooks() certview.Hooks {
 		},
 		Skip: func(e certview.SkipEvent) {
 			t.skipped.WithLabelValues(e.Endpoint).Inc()
+		},
+		Version: func(e certview.VersionEvent) {
+			// One series per endpoint: the version in use replaces the previous one.
+			t.apiVersion.DeletePartialMatch(prometheus.Labels{"endpoint": e.Endpoint})
+			t.apiVersion.WithLabelValues(e.Endpoint, e.Version).Set(1)
+		},
+		Deprecation: func(e certview.DeprecationEvent) {
+			t.deprecated.WithLabelValues(e.Endpoint, e.Version).Set(1)
+			if !e.Sunset.IsZero() {
+				t.sunset.WithLabelValues(e.Endpoint, e.Version).Set(unixSeconds(e.Sunset))
+			}
 		},
 	}
 }

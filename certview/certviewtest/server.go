@@ -106,7 +106,13 @@ type Simulator struct {
 	running  map[string]int
 	faults   []*queued
 	shift    map[string]int
+	paths    map[string]int        // HTTP requests per URL path
+	retired  map[string]int        // certificates version -> the status its path answers
+	notices  map[string]retirement // certificates version -> Deprecation and Sunset headers
 }
+
+// retirement is what a deprecated version's answers announce.
+type retirement struct{ deprecation, sunset time.Time }
 
 // New makes a simulator.
 func New(opts Options) *Simulator {
@@ -148,7 +154,38 @@ func New(opts Options) *Simulator {
 		windows:  map[string][]time.Time{},
 		running:  map[string]int{},
 		shift:    map[string]int{},
+		paths:    map[string]int{},
+		retired:  map[string]int{},
+		notices:  map[string]retirement{},
 	}
+}
+
+// Retire makes a certificates API version's path answer status (404 or 410, as after
+// the vendor's end of life) from now on; status 0 brings it back.
+func (s *Simulator) Retire(version string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if status == 0 {
+		delete(s.retired, version)
+		return
+	}
+	s.retired[version] = status
+}
+
+// Deprecate makes a certificates API version's answers carry the Deprecation header
+// (RFC 9745, @unix seconds) and, when sunset is not zero, the Sunset header (RFC 8594).
+func (s *Simulator) Deprecate(version string, deprecation, sunset time.Time) {
+	s.mu.Lock()
+	s.notices[version] = retirement{deprecation, sunset}
+	s.mu.Unlock()
+}
+
+// PathRequests returns the HTTP requests received for a URL path, such as
+// /certview/v2/certificates.
+func (s *Simulator) PathRequests(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paths[path]
 }
 
 // Server is a simulator behind a started httptest server.
@@ -242,10 +279,27 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	endpoint, version, certhash := route(r.URL.Path)
 	s.mu.Lock()
 	s.requests[endpoint]++
+	s.paths[r.URL.Path]++
+	gone := 0
+	notice, deprecated := retirement{}, false
+	if endpoint == "certificates" {
+		gone = s.retired[version]
+		notice, deprecated = s.notices[version]
+	}
 	s.mu.Unlock()
 	if endpoint == "" {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 		return
+	}
+	if gone != 0 {
+		writeError(w, gone, "this API version has reached its end of life: "+r.URL.Path)
+		return
+	}
+	if deprecated {
+		w.Header().Set("Deprecation", "@"+strconv.FormatInt(notice.deprecation.Unix(), 10))
+		if !notice.sunset.IsZero() {
+			w.Header().Set("Sunset", notice.sunset.UTC().Format(http.TimeFormat))
+		}
 	}
 	if r.Method != http.MethodPost {
 		writeError(w, http.StatusMethodNotAllowed, "use POST")
