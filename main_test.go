@@ -264,7 +264,8 @@ func TestEndToEnd(t *testing.T) {
 			sample(mfs, "qualys_certview_up", nil) == 1 && successes(mfs) >= base+2
 	})
 
-	// A failed poll keeps the previous snapshot, sets up to 0 and says why; the next recovers.
+	// A failed poll (incremental: poll.full_interval is 24h by default) keeps the previous
+	// snapshot, sets up to 0 and says why; the next recovers.
 	before := p.scrape()
 	srv.Sim.Inject(certviewtest.Fault{Endpoint: "instances", Page: 0, Kind: certviewtest.FaultStatus, Status: 403, Body: "forbidden"})
 	var failed map[string]*dto.MetricFamily
@@ -278,7 +279,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %d series after the failed poll, %d before", name, len(failed[name].GetMetric()), len(before[name].GetMetric()))
 		}
 	}
-	if !strings.Contains(p.logs.String(), `msg="poll failed; keeping the previous snapshot" reason=http_4xx`) {
+	if !strings.Contains(p.logs.String(), `msg="poll failed; keeping the previous snapshot" kind=incremental reason=http_4xx`) {
 		t.Fatal("no log line for the failed poll")
 	}
 	p.eventually("recovery", func() bool { return sample(p.scrape(), "qualys_certview_up", nil) == 1 })

@@ -161,6 +161,28 @@ func (f *Filter) Validate() error {
 	return nil
 }
 
+// ErrNotNarrowable says that terms cannot be added to a filter: its terms are joined by
+// OR, and the vendor's filter has one level, so (a OR b) AND c cannot be written.
+var ErrNotNarrowable = errors.New("its terms are joined by OR, which cannot be narrowed with AND")
+
+// Narrow returns f with terms ANDed on, as a new filter (f is not modified). A filter of
+// one term joined by OR is the same as one joined by AND; more than one is
+// ErrNotNarrowable.
+func Narrow(f *Filter, terms ...FilterTerm) (*Filter, error) {
+	out := &Filter{Operation: "AND"}
+	if f != nil {
+		if f.Operation == "OR" && len(f.Filters) > 1 {
+			return nil, ErrNotNarrowable
+		}
+		out.Filters = append(out.Filters, f.Filters...)
+	}
+	out.Filters = append(out.Filters, terms...)
+	if len(out.Filters) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
 // RateLimit is the client-side budget for one API: calls per window and calls at once.
 // Response headers can only tighten it.
 type RateLimit struct {

@@ -178,13 +178,27 @@ type assetsBody struct {
 // records to fn. fn must not keep the slice. Under VersionAuto the version is
 // negotiated (see NegotiationOrder) and remembered.
 func (c *Client) ListCertificates(ctx context.Context, fn func([]Certificate) error) (ListStats, error) {
+	return c.listCertificates(ctx, c.cfg.CertificateFilter, fn)
+}
+
+// ListCertificatesWhere is ListCertificates narrowed by terms, ANDed with the
+// configured certificate filter (see Narrow).
+func (c *Client) ListCertificatesWhere(ctx context.Context, terms []FilterTerm, fn func([]Certificate) error) (ListStats, error) {
+	f, err := Narrow(c.cfg.CertificateFilter, terms...)
+	if err != nil {
+		return ListStats{}, fmt.Errorf("certview: certificate filter: %w", err)
+	}
+	return c.listCertificates(ctx, f, fn)
+}
+
+func (c *Client) listCertificates(ctx context.Context, filter *Filter, fn func([]Certificate) error) (ListStats, error) {
 	return c.negotiate(func(version string) (ListStats, error) {
 		return listPages[Certificate](ctx, c, pager{
 			endpoint: EndpointCertificates,
 			path:     "/certview/" + version + "/certificates",
 			body: func(page int) ([]byte, error) {
 				return json.Marshal(certificatesBody{
-					Filter:        c.cfg.CertificateFilter,
+					Filter:        filter,
 					PageNumber:    page,
 					PageSize:      c.cfg.PageSize,
 					Includes:      c.cfg.Includes,
@@ -199,12 +213,26 @@ func (c *Client) ListCertificates(ctx context.Context, fn func([]Certificate) er
 // ListInstances pages through /certview/v2/instances, handing each page's new records
 // to fn. fn must not keep the slice.
 func (c *Client) ListInstances(ctx context.Context, fn func([]Instance) error) (ListStats, error) {
+	return c.listInstances(ctx, c.cfg.InstanceFilter, fn)
+}
+
+// ListInstancesWhere is ListInstances narrowed by terms, ANDed with the configured
+// instance filter (see Narrow).
+func (c *Client) ListInstancesWhere(ctx context.Context, terms []FilterTerm, fn func([]Instance) error) (ListStats, error) {
+	f, err := Narrow(c.cfg.InstanceFilter, terms...)
+	if err != nil {
+		return ListStats{}, fmt.Errorf("certview: instance filter: %w", err)
+	}
+	return c.listInstances(ctx, f, fn)
+}
+
+func (c *Client) listInstances(ctx context.Context, filter *Filter, fn func([]Instance) error) (ListStats, error) {
 	st, err := listPages[Instance](ctx, c, pager{
 		endpoint: EndpointInstances,
 		path:     "/certview/" + InstancesVersion + "/instances",
 		body: func(page int) ([]byte, error) {
 			return json.Marshal(instancesBody{
-				FilterRequest: c.cfg.InstanceFilter,
+				FilterRequest: filter,
 				PageNumber:    page,
 				PageSize:      c.cfg.PageSize,
 				AssetType:     c.cfg.AssetType,
@@ -215,6 +243,18 @@ func (c *Client) ListInstances(ctx context.Context, fn func([]Instance) error) (
 		c.reportVersion(EndpointInstances, InstancesVersion)
 	}
 	return st, err
+}
+
+// Narrowable says whether Narrow can add terms to the configured filters; when it
+// cannot, the error names the filter and why.
+func (c *Client) Narrowable() error {
+	if _, err := Narrow(c.cfg.CertificateFilter); err != nil {
+		return fmt.Errorf("certificate filter: %w", err)
+	}
+	if _, err := Narrow(c.cfg.InstanceFilter); err != nil {
+		return fmt.Errorf("instance filter: %w", err)
+	}
+	return nil
 }
 
 // ListCertificateAssets pages through the v1 assets of one certificate, within the

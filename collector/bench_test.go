@@ -53,7 +53,7 @@ func SyntheticSnapshot(nc, ni int, now time.Time) *Snapshot {
 			ins = ins[:0]
 		}
 	}
-	return b.Build(now, time.Minute)
+	return b.Build(now, now, time.Minute)
 }
 
 // discard is a ResponseWriter that counts and drops the body.

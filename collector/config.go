@@ -66,10 +66,15 @@ type QualysConfig struct {
 
 // PollConfig is the poll loop.
 type PollConfig struct {
-	Interval         Duration `yaml:"interval"`
-	Timeout          Duration `yaml:"timeout"`
-	MaxBackoff       Duration `yaml:"max_backoff"`
-	ProgressInterval Duration `yaml:"progress_interval"`
+	Interval Duration `yaml:"interval"`
+	// FullInterval: a full listing at least this often, incremental polls between; 0
+	// makes every poll full. Nil: the default.
+	FullInterval *Duration `yaml:"full_interval"`
+	// IncrementalOverlap: how far an incremental poll reaches back before the watermark.
+	IncrementalOverlap *Duration `yaml:"incremental_overlap"`
+	Timeout            Duration  `yaml:"timeout"`
+	MaxBackoff         Duration  `yaml:"max_backoff"`
+	ProgressInterval   Duration  `yaml:"progress_interval"`
 }
 
 // RateLimitConfig is the client-side budget per API.
@@ -147,6 +152,14 @@ func (c *Config) setDefaults() {
 	}
 	if c.Poll.Timeout == 0 {
 		c.Poll.Timeout = c.Poll.Interval
+	}
+	if c.Poll.FullInterval == nil {
+		d := Duration(DefaultFullInterval)
+		c.Poll.FullInterval = &d
+	}
+	if c.Poll.IncrementalOverlap == nil {
+		d := Duration(DefaultOverlap)
+		c.Poll.IncrementalOverlap = &d
 	}
 	if c.Poll.MaxBackoff == 0 {
 		c.Poll.MaxBackoff = 4 * c.Poll.Interval
@@ -307,6 +320,10 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 		return fail("poll.timeout", "must be positive")
 	case p.MaxBackoff < p.Interval:
 		return fail("poll.max_backoff", "%s is shorter than poll.interval (%s)", p.MaxBackoff, p.Interval)
+	case *p.FullInterval < 0, *p.FullInterval > 0 && *p.FullInterval < p.Interval:
+		return fail("poll.full_interval", "%s: must be 0 (every poll full) or at least poll.interval (%s)", *p.FullInterval, p.Interval)
+	case *p.IncrementalOverlap < 0:
+		return fail("poll.incremental_overlap", "must not be negative")
 	}
 	r := c.RateLimit
 	switch {

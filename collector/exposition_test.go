@@ -102,7 +102,7 @@ func TestExpositionMatchesTheReferenceCollector(t *testing.T) {
 	b.ins = append([]Instance(nil), s.Instances...)
 	b.AddCertificates([]certview.Certificate{{ID: 1, CertHash: "ffff", Subject: certview.Name{Name: "a \"quoted\" \\ name\nwith a newline"},
 		ValidTo: certview.Timestamp{Time: epoch.Add(time.Hour)}}})
-	odd := b.Build(s.Taken, s.PollDuration)
+	odd := b.Build(s.Taken, s.Taken, s.PollDuration)
 	e.Prepare(odd)
 	r.sched.snap.Store(odd)
 	r.clock.Advance(3 * time.Hour)

@@ -26,8 +26,10 @@ import (
 //	20     4    CRC-32C of the payload, big-endian
 //	24     n    payload
 const (
-	snapshotMagic   = "CVSNAP\r\n"
-	SnapshotVersion = 1
+	snapshotMagic = "CVSNAP\r\n"
+	// SnapshotVersion 2 adds the poll kind, the full listing's times, the watermark and
+	// the ids; a version 1 file still loads, without them, so the next poll is full.
+	SnapshotVersion = 2
 	headerSize      = 24
 	// maxSnapshotBytes bounds what a load reads: far above a million certificates.
 	maxSnapshotBytes = 2 << 30
@@ -42,6 +44,11 @@ type snapshotFile struct {
 	PollDuration time.Duration
 	Certificates []Certificate
 	Instances    []Instance
+	// Since version 2.
+	Kind                      string
+	FullStarted, FullFinished time.Time
+	Watermark                 time.Time
+	MaxCertID                 int64
 }
 
 // SaveSnapshot writes s to path atomically: a temporary file in the same directory,
@@ -50,7 +57,8 @@ type snapshotFile struct {
 func SaveSnapshot(path string, s *Snapshot) error {
 	var payload bytes.Buffer
 	zw := gzip.NewWriter(&payload)
-	if err := gob.NewEncoder(zw).Encode(snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances}); err != nil {
+	if err := gob.NewEncoder(zw).Encode(snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
+		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID}); err != nil {
 		return fmt.Errorf("snapshot %s: encoding: %w", path, err)
 	}
 	if err := zw.Close(); err != nil {
@@ -140,8 +148,8 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 	if string(header[:8]) != snapshotMagic {
 		return nil, errors.New("not a certview_exporter snapshot (bad magic)")
 	}
-	if v := binary.BigEndian.Uint32(header[8:12]); v != SnapshotVersion {
-		return nil, fmt.Errorf("format version %d; this exporter reads version %d", v, SnapshotVersion)
+	if v := binary.BigEndian.Uint32(header[8:12]); v < 1 || v > SnapshotVersion {
+		return nil, fmt.Errorf("format version %d; this exporter reads versions 1 to %d", v, SnapshotVersion)
 	}
 	n := binary.BigEndian.Uint64(header[12:20])
 	if n > maxSnapshotBytes {
@@ -188,5 +196,8 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 		}
 		in.AssetName, in.IP = label(in.AssetName), label(in.IP)
 	}
-	return newSnapshot(sf.Certificates, sf.Instances, sf.Taken, sf.PollDuration), nil
+	s := newSnapshot(sf.Certificates, sf.Instances, sf.Taken, sf.PollDuration)
+	s.Kind, s.FullStarted, s.FullFinished = sf.Kind, sf.FullStarted, sf.FullFinished
+	s.Watermark, s.MaxCertID = sf.Watermark, sf.MaxCertID
+	return s, nil
 }

@@ -19,11 +19,22 @@ import (
 type Lister interface {
 	ListCertificates(ctx context.Context, fn func([]certview.Certificate) error) (certview.ListStats, error)
 	ListInstances(ctx context.Context, fn func([]certview.Instance) error) (certview.ListStats, error)
+	// The Where listings AND the terms onto the configured filters (incremental polls).
+	ListCertificatesWhere(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Certificate) error) (certview.ListStats, error)
+	ListInstancesWhere(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Instance) error) (certview.ListStats, error)
+	// Narrowable says why the configured filters cannot take more terms, if they cannot.
+	Narrowable() error
 }
 
 // SchedulerOptions configure the poll loop.
 type SchedulerOptions struct {
-	Interval         time.Duration
+	Interval time.Duration
+	// FullInterval is how often at least a poll lists everything; the polls between are
+	// incremental. 0: every poll is full.
+	FullInterval time.Duration
+	// Overlap is how far an incremental poll reaches back before the watermark, for the
+	// vendor's ingestion lag; default 1h.
+	Overlap          time.Duration
 	Timeout          time.Duration // of one poll; default Interval
 	MaxBackoff       time.Duration // the longest pause after repeated failures; default 4x Interval
 	ProgressInterval time.Duration // how often a running poll logs its progress; default 1m
@@ -65,6 +76,11 @@ type Scheduler struct {
 
 	mu     sync.Mutex
 	health Health
+	incOff string // why incremental polls are off, or ""
+
+	// What polls measured, per API, for the budget warning: calls of the last full
+	// and of the last incremental poll (0: none yet).
+	fullCalls, incCalls map[string]int
 }
 
 // NewScheduler makes a scheduler; Run starts it.
@@ -97,7 +113,19 @@ func NewScheduler(client Lister, opts SchedulerOptions) *Scheduler {
 	if opts.RateLimit.Calls > 0 {
 		opts.Telemetry.SetConfiguredLimit(opts.RateLimit.Calls)
 	}
-	return &Scheduler{client: client, opts: opts}
+	if opts.Overlap <= 0 {
+		opts.Overlap = DefaultOverlap
+	}
+	s := &Scheduler{client: client, opts: opts, fullCalls: map[string]int{}, incCalls: map[string]int{}}
+	opts.Telemetry.setIncrementalOff("")
+	if opts.FullInterval <= 0 {
+		s.disableIncremental(IncrementalOffConfigured, nil)
+	} else if client != nil {
+		if err := client.Narrowable(); err != nil {
+			s.disableIncremental(IncrementalOffFilterOR, err)
+		}
+	}
+	return s
 }
 
 // CarryOver takes the snapshot and poll health of the scheduler it replaces (after a
@@ -163,6 +191,7 @@ func (s *Scheduler) LoadSaved() {
 	s.mu.Lock()
 	s.health.LastSuccess = snap.Taken
 	s.mu.Unlock()
+	s.opts.Telemetry.setSnapshot(snap)
 	level.Info(s.opts.Logger).Log("msg", "serving the saved snapshot", "path", s.opts.SnapshotPath,
 		"certificates", len(snap.Certificates), "instances", len(snap.Instances), "taken", snap.Taken.UTC().Format(time.RFC3339),
 		"age", s.opts.Clock.Since(snap.Taken).Round(time.Second))
@@ -227,9 +256,9 @@ func (s *Scheduler) nextDelay() time.Duration {
 	return d
 }
 
-// Poll lists certificates and instances (in parallel: they are separate APIs with
-// separate budgets), builds a snapshot and swaps it in. A failed poll keeps the previous
-// snapshot.
+// Poll lists certificates and instances, whole or only what changed (see pollKind),
+// builds a snapshot and swaps it in. A failed poll keeps the previous snapshot, and
+// with it the watermark.
 func (s *Scheduler) Poll(ctx context.Context) error {
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
@@ -239,64 +268,36 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 
-	b := NewBuilder(s.opts.Thresholds)
-	if prev := s.Snapshot(); prev != nil {
-		b.Reserve(len(prev.Certificates), len(prev.Instances))
-	}
-	var bmu sync.Mutex
+	prev := s.Snapshot()
+	kind, why := s.pollKind(prev, start)
+	level.Debug(logger).Log("msg", "poll starting", "kind", kind, "why", why)
 	before := tel.progress()
 	stopProgress := s.logProgress(ctx, start, before)
-	var certStats, instStats certview.ListStats
-	var certErr, instErr error
-	var wg sync.WaitGroup
-	// run lists one API on its own goroutine; a failure cancels the other listing, which
-	// there is no point finishing.
-	run := func(list func() (certview.ListStats, error), stats *certview.ListStats, errp *error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if *stats, *errp = list(); *errp != nil {
-				cancel()
-			}
-		}()
+	var l *listing
+	if kind == PollIncremental {
+		l = s.listIncremental(ctx, prev, start)
+		if l.refused {
+			s.disableIncremental(IncrementalOffFilterRefused, l.err)
+			kind = PollFull
+			l = s.listFull(ctx, prev, start)
+		}
+	} else {
+		l = s.listFull(ctx, prev, start)
 	}
-	// add feeds one page to the builder and counts it for the progress log.
-	add := func(n int, feed func()) {
-		bmu.Lock()
-		feed()
-		bmu.Unlock()
-		tel.pages.Add(1)
-		tel.records.Add(int64(n))
-	}
-	run(func() (certview.ListStats, error) {
-		return s.client.ListCertificates(ctx, func(p []certview.Certificate) error {
-			add(len(p), func() { b.AddCertificates(p) })
-			return nil
-		})
-	}, &certStats, &certErr)
-	run(func() (certview.ListStats, error) {
-		return s.client.ListInstances(ctx, func(p []certview.Instance) error {
-			add(len(p), func() { b.AddInstances(p) })
-			return nil
-		})
-	}, &instStats, &instErr)
-	wg.Wait()
 	stopProgress()
 	end := s.opts.Clock.Now()
 	took := end.Sub(start)
-	err := certErr
-	if err == nil || (errors.Is(err, context.Canceled) && instErr != nil) {
-		err = instErr
-	}
+	err := l.err
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
 	// Build and prepare outside the lock: scrapes read the health meanwhile.
 	var snap *Snapshot
 	if err == nil {
-		snap = b.Build(end, took)
+		snap = l.finish(l.b, end, took)
 		s.prepare(snap)
 	}
+	tel.setLastPoll(kind, l.stats)
 
 	s.mu.Lock()
 	s.health.LastAttempt = start
@@ -311,7 +312,7 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 		s.mu.Unlock()
 		tel.polls.WithLabelValues("failure").Inc()
 		tel.pollFailures.WithLabelValues(reason).Inc()
-		level.Error(logger).Log("msg", "poll failed; keeping the previous snapshot", "reason", reason, "err", err,
+		level.Error(logger).Log("msg", "poll failed; keeping the previous snapshot", "kind", kind, "reason", reason, "err", err,
 			"duration", took.Round(time.Millisecond), "consecutive_failures", failures, "have_snapshot", s.Ready())
 		if s.opts.AfterPoll != nil {
 			s.opts.AfterPoll(nil, err)
@@ -323,14 +324,24 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 	s.health.LastSuccess = end
 	s.health.ConsecutiveFailures = 0
 	s.health.LastError, s.health.LastErrorReason = "", ""
+	measured := s.fullCalls
+	if snap.Kind == PollIncremental {
+		measured = s.incCalls
+	}
+	for endpoint, st := range l.stats {
+		measured[endpoint] = st.Pages
+	}
 	s.mu.Unlock()
 	tel.polls.WithLabelValues("success").Inc()
+	tel.setSnapshot(snap)
 	done := tel.progress().since(before)
-	level.Info(logger).Log("msg", "poll complete", "certificates", len(snap.Certificates), "instances", len(snap.Instances),
-		"calls", certStats.Pages+instStats.Pages, "skipped", certStats.Skipped+instStats.Skipped,
-		"duplicates", certStats.Duplicates+instStats.Duplicates, "rate_limit_waits", done.waits, "waited", done.waited,
-		"duration", took.Round(time.Millisecond))
-	s.checkBudget(certStats.Records, instStats.Records)
+	certStats, instStats := l.stats[certview.EndpointCertificates], l.stats[certview.EndpointInstances]
+	level.Info(logger).Log("msg", "poll complete", "kind", snap.Kind, "certificates", len(snap.Certificates), "instances", len(snap.Instances),
+		"calls", l.calls(), "certificate_calls", certStats.Pages, "instance_calls", instStats.Pages,
+		"certificates_fetched", certStats.Records, "instances_fetched", instStats.Records,
+		"skipped", certStats.Skipped+instStats.Skipped, "duplicates", certStats.Duplicates+instStats.Duplicates,
+		"rate_limit_waits", done.waits, "waited", done.waited, "duration", took.Round(time.Millisecond))
+	s.checkBudget(len(snap.Certificates), len(snap.Instances))
 	s.save(snap)
 	if s.opts.AfterPoll != nil {
 		s.opts.AfterPoll(snap, nil)
@@ -395,19 +406,55 @@ func MinInterval(calls int, rl certview.RateLimit) time.Duration {
 	return time.Duration(float64(rl.Window) * float64(calls) / float64(rl.Calls))
 }
 
-// checkBudget warns when the rate limit cannot sustain the poll interval at the size
-// just seen. Each API has its own budget, so the larger listing decides.
+// checkBudget warns when the rate limit cannot sustain the polls at the size just
+// seen. Each API has its own budget, so each is checked. A window holds window/interval
+// polls, one in full_interval/interval of them full: calls of the last full and last
+// incremental polls as measured (a full one estimated from the counts until measured;
+// an incremental one at 1 call until measured).
 func (s *Scheduler) checkBudget(certs, instances int) {
-	need := CallsPerPoll(certs, s.opts.PageSize)
-	if n := CallsPerPoll(instances, s.opts.PageSize); n > need {
-		need = n
+	rl := s.opts.RateLimit
+	if rl.Calls <= 0 {
+		return
 	}
-	min := MinInterval(need, s.opts.RateLimit)
-	if min > s.opts.Interval {
-		level.Warn(s.opts.Logger).Log("msg", "the rate limit cannot sustain the poll interval: polls will stretch into rate-limit waits",
-			"calls_per_poll", need, "rate_limit", fmt.Sprintf("%d per %s", s.opts.RateLimit.Calls, s.opts.RateLimit.Window),
-			"interval", s.opts.Interval, "min_interval", min.Round(time.Second))
+	s.mu.Lock()
+	incremental := s.incOff == ""
+	need := map[string][2]float64{}
+	for endpoint, n := range map[string]int{certview.EndpointCertificates: certs, certview.EndpointInstances: instances} {
+		full := s.fullCalls[endpoint]
+		if full == 0 {
+			full = CallsPerPoll(n, s.opts.PageSize)
+		}
+		inc := max(s.incCalls[endpoint], 1)
+		need[endpoint] = [2]float64{float64(full), float64(inc)}
 	}
+	s.mu.Unlock()
+	for _, endpoint := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
+		full, inc := need[endpoint][0], need[endpoint][1]
+		perWindow := CallsPerWindow(full, inc, s.opts.Interval, s.opts.FullInterval, rl.Window, incremental)
+		if perWindow <= float64(rl.Calls) {
+			continue
+		}
+		kv := []any{"msg", "the rate limit cannot sustain the polls: they will stretch into rate-limit waits",
+			"endpoint", endpoint, "calls_per_window", int(perWindow + 0.5), "calls_per_full_poll", int(full),
+			"rate_limit", fmt.Sprintf("%d per %s", rl.Calls, rl.Window), "interval", s.opts.Interval}
+		if incremental {
+			kv = append(kv, "calls_per_incremental_poll", int(inc), "full_interval", s.opts.FullInterval)
+		} else {
+			kv = append(kv, "min_interval", MinInterval(int(full), rl).Round(time.Second))
+		}
+		level.Warn(s.opts.Logger).Log(kv...)
+	}
+}
+
+// CallsPerWindow is what polls every interval cost in one rate-limit window: all full,
+// or incremental with a full listing every fullInterval, spread over it.
+func CallsPerWindow(full, incremental float64, interval, fullInterval, window time.Duration, incrementalOn bool) float64 {
+	polls := float64(window) / float64(interval)
+	if !incrementalOn || fullInterval <= interval {
+		return polls * full
+	}
+	fullShare := float64(interval) / float64(fullInterval)
+	return polls * (fullShare*full + (1-fullShare)*incremental)
 }
 
 // FailureReasons are the values of the reason label of qualys_certview_poll_failures_total.

@@ -68,7 +68,7 @@ func TestFailedPollKeepsSnapshotAndBacksOff(t *testing.T) {
 			t.Fatalf("after %d failures the next delay is %s", i+1, got)
 		}
 	}
-	if !strings.Contains(r.logs.String(), `msg="poll failed; keeping the previous snapshot" reason=http_4xx`) {
+	if !strings.Contains(r.logs.String(), `msg="poll failed; keeping the previous snapshot" kind=full reason=http_4xx`) {
 		t.Fatalf("no failure log line:\n%s", r.logs.String())
 	}
 	if got := testutil.ToFloat64(r.tel.pollFailures.WithLabelValues("http_4xx")); got != 5 {
@@ -89,6 +89,7 @@ func TestPollsNeverOverlap(t *testing.T) {
 	var running, maxRunning atomic.Int32
 	inner := r.sched.client
 	r.sched.client = listerFunc{
+		Lister: inner,
 		certs: func(ctx context.Context, fn func([]certview.Certificate) error) (certview.ListStats, error) {
 			n := running.Add(1)
 			for m := maxRunning.Load(); n > m && !maxRunning.CompareAndSwap(m, n); m = maxRunning.Load() {
@@ -112,7 +113,9 @@ func TestPollsNeverOverlap(t *testing.T) {
 	}
 }
 
+// listerFunc replaces a Lister's full listings; the rest are the embedded one's.
 type listerFunc struct {
+	Lister
 	certs func(context.Context, func([]certview.Certificate) error) (certview.ListStats, error)
 	inst  func(context.Context, func([]certview.Instance) error) (certview.ListStats, error)
 }
@@ -155,7 +158,7 @@ func TestLongPollLogsProgressAndWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := r.logs.String()
-	for _, want := range []string{`msg="poll in progress" pages=1 records=200 rate_limit_waits=1 waited=10m0s`, `msg="poll complete" certificates=450`, "rate_limit_waits=1"} {
+	for _, want := range []string{`msg="poll in progress" pages=1 records=200 rate_limit_waits=1 waited=10m0s`, `msg="poll complete" kind=full certificates=450`, "rate_limit_waits=1"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
@@ -173,7 +176,7 @@ func TestWarnsWhenRateLimitCannotMeetInterval(t *testing.T) {
 	if err := r.sched.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(r.logs.String(), "calls_per_poll=6 rate_limit=\"3 per 1h0m0s\" interval=1h0m0s min_interval=2h0m0s") {
+	if !strings.Contains(r.logs.String(), "endpoint=certificates calls_per_window=6 calls_per_full_poll=6 rate_limit=\"3 per 1h0m0s\" interval=1h0m0s min_interval=2h0m0s") {
 		t.Fatalf("no budget warning:\n%s", r.logs.String())
 	}
 	if MinInterval(501, certview.RateLimit{Calls: 300, Window: time.Hour}) != 6012*time.Second || CallsPerPoll(100000, 200) != 501 {

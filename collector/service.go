@@ -105,6 +105,8 @@ func (s *Service) build(cfg *Config) (*serviceRun, error) {
 	}
 	sched := NewScheduler(client, SchedulerOptions{
 		Interval:         time.Duration(cfg.Poll.Interval),
+		FullInterval:     time.Duration(*cfg.Poll.FullInterval),
+		Overlap:          time.Duration(*cfg.Poll.IncrementalOverlap),
 		Timeout:          time.Duration(cfg.Poll.Timeout),
 		MaxBackoff:       time.Duration(cfg.Poll.MaxBackoff),
 		ProgressInterval: time.Duration(cfg.Poll.ProgressInterval),

@@ -21,6 +21,7 @@ var Grades = []string{"A+", "A", "A-", "B", "C", "D", "E", "F", "T", "M", "none"
 
 // Certificate is one certificate in a snapshot, with label values already sanitised.
 type Certificate struct {
+	ID                 int64 // the API's id; 0 when it sent none
 	CertHash           string
 	CommonName         string
 	Organization       string
@@ -43,6 +44,7 @@ type Certificate struct {
 // Instance is one server instance in a snapshot.
 type Instance struct {
 	ID        int64
+	CertID    int64 // the served certificate's id; 0 when the API sent none
 	CertHash  string
 	AssetID   int64
 	AssetName string
@@ -57,12 +59,29 @@ type Instance struct {
 	Protocols certview.ProtocolSupport
 }
 
+// Poll kinds: a full listing, or an incremental poll merged into the previous snapshot.
+const (
+	PollFull        = "full"
+	PollIncremental = "incremental"
+)
+
 // Snapshot is the result of one complete poll. It is never modified after Build.
 type Snapshot struct {
 	Taken        time.Time     // when the poll finished
 	PollDuration time.Duration // how long it took
 	Certificates []Certificate // sorted by certhash
 	Instances    []Instance    // sorted by id
+
+	// Kind is how the poll that made the snapshot listed: PollFull or PollIncremental.
+	Kind string
+	// FullStarted and FullFinished are when the full listing that the snapshot rests on
+	// started and finished (incremental polls carry them over).
+	FullStarted, FullFinished time.Time
+	// Watermark is the largest instance scannedDate seen: an incremental poll asks for
+	// the instances scanned since then, less an overlap. Zero: the next poll is full.
+	Watermark time.Time
+	// MaxCertID is the largest certificate id seen.
+	MaxCertID int64
 
 	SelfSigned     int
 	WeakKey        int
@@ -94,10 +113,12 @@ type Thresholds struct {
 
 // Builder accumulates a poll's pages into a snapshot.
 type Builder struct {
-	th     Thresholds
-	certs  []Certificate
-	ins    []Instance
-	shared map[string]string
+	th        Thresholds
+	certs     []Certificate
+	ins       []Instance
+	shared    map[string]string
+	watermark time.Time // the largest scannedDate added
+	maxCertID int64     // the largest certificate id added
 }
 
 // NewBuilder starts a snapshot.
@@ -128,7 +149,9 @@ func (b *Builder) AddCertificates(page []certview.Certificate) {
 	for i := range page {
 		c := &page[i]
 		alg := KeyAlgorithm(c.PublicKeyAlgorithm, c.SignatureAlgorithm)
+		b.maxCertID = max(b.maxCertID, c.ID)
 		b.certs = append(b.certs, Certificate{
+			ID:                 c.ID,
 			CertHash:           b.share(c.CertHash),
 			CommonName:         label(c.Subject.Name),
 			Organization:       b.share(c.Subject.Organization),
@@ -155,8 +178,12 @@ func (b *Builder) AddInstances(page []certview.Instance) {
 	for i := range page {
 		in := &page[i]
 		g := in.GradeSummary
+		if in.ScannedDate.After(b.watermark) {
+			b.watermark = in.ScannedDate.Time
+		}
 		inst := Instance{
 			ID:        in.ID,
+			CertID:    in.Certificate.ID,
 			CertHash:  b.share(in.Certificate.CertHash),
 			AssetID:   in.Asset.ID,
 			AssetName: label(in.Asset.Name),
@@ -175,11 +202,50 @@ func (b *Builder) AddInstances(page []certview.Instance) {
 	}
 }
 
-// Build sorts, de-duplicates and counts. The Builder must not be used afterwards.
-func (b *Builder) Build(taken time.Time, took time.Duration) *Snapshot {
+// Build sorts, de-duplicates and counts a full listing that started at started. The
+// Builder must not be used afterwards.
+func (b *Builder) Build(started, taken time.Time, took time.Duration) *Snapshot {
 	s := newSnapshot(b.certs, b.ins, taken, took)
+	s.Kind, s.FullStarted, s.FullFinished = PollFull, started, taken
+	s.Watermark, s.MaxCertID = b.watermark, b.maxCertID
 	b.certs, b.ins, b.shared = nil, nil, nil
 	return s
+}
+
+// Merge makes the snapshot of an incremental poll: the records added to the Builder
+// replace prev's records of the same certhash or instance id, and the rest of prev's
+// are kept. When replaceCerts (or replaceInstances) is set, what was added is a full
+// listing of that endpoint and prev's records of it are dropped; with both set the
+// result is a full listing. prev is not modified. The Builder must not be used
+// afterwards.
+func (b *Builder) Merge(prev *Snapshot, replaceCerts, replaceInstances bool, started, taken time.Time, took time.Duration) *Snapshot {
+	// The new records go first: newSnapshot keeps the first of each key.
+	certs, ins := b.certs, b.ins
+	watermark, maxCertID := b.watermark, b.maxCertID
+	if !replaceCerts {
+		certs = append(certs, prev.Certificates...)
+		maxCertID = max(maxCertID, prev.MaxCertID)
+	}
+	if !replaceInstances {
+		ins = append(ins, prev.Instances...)
+		if prev.Watermark.After(watermark) {
+			watermark = prev.Watermark
+		}
+	}
+	s := newSnapshot(certs, ins, taken, took)
+	s.Kind, s.FullStarted, s.FullFinished = PollIncremental, prev.FullStarted, prev.FullFinished
+	if replaceCerts && replaceInstances {
+		s.Kind, s.FullStarted, s.FullFinished = PollFull, started, taken
+	}
+	s.Watermark, s.MaxCertID = watermark, maxCertID
+	b.certs, b.ins, b.shared = nil, nil, nil
+	return s
+}
+
+// HasCertificate says whether the snapshot holds a certificate with this certhash.
+func (s *Snapshot) HasCertificate(certhash string) bool {
+	i := sort.Search(len(s.Certificates), func(i int) bool { return s.Certificates[i].CertHash >= certhash })
+	return i < len(s.Certificates) && s.Certificates[i].CertHash == certhash
 }
 
 // newSnapshot sorts and de-duplicates the records and derives the counts. It owns the

@@ -86,7 +86,7 @@ func TestBuildDedupesCountsAndExpiry(t *testing.T) {
 		{ID: 9, Grade: "F", GradeSummary: certview.GradeSummary{Grade: "F", CertificateScore: certview.OptFloat{Value: 100, Valid: true}}},
 		{ID: 7},
 	})
-	s := b.Build(now, time.Second)
+	s := b.Build(now, now, time.Second)
 	if len(s.Certificates) != 3 || s.Certificates[0].CertHash != "aa" || s.Certificates[2].CommonName != "evilname" {
 		t.Fatalf("certificates %+v", s.Certificates)
 	}

@@ -13,21 +13,28 @@ import (
 // it through Hooks; it keeps Prometheus metrics and the counters the poll's progress log
 // reads.
 type Telemetry struct {
-	requests     *prometheus.CounterVec
-	remaining    *prometheus.GaugeVec
-	limit        *prometheus.GaugeVec
-	waits        *prometheus.CounterVec
-	skipped      *prometheus.CounterVec
-	polls        *prometheus.CounterVec
-	pollFailures *prometheus.CounterVec
-	saves        *prometheus.CounterVec
-	apiVersion   *prometheus.GaugeVec
-	deprecated   *prometheus.GaugeVec
-	sunset       *prometheus.GaugeVec
-	pages        atomic.Int64
-	records      atomic.Int64
-	waitCount    atomic.Int64
-	waitedMillis atomic.Int64
+	requests        *prometheus.CounterVec
+	remaining       *prometheus.GaugeVec
+	limit           *prometheus.GaugeVec
+	waits           *prometheus.CounterVec
+	skipped         *prometheus.CounterVec
+	polls           *prometheus.CounterVec
+	pollFailures    *prometheus.CounterVec
+	saves           *prometheus.CounterVec
+	lastPollKind    *prometheus.GaugeVec
+	lastPollCalls   *prometheus.GaugeVec
+	lastPollRecords *prometheus.GaugeVec
+	lastFull        prometheus.Gauge
+	watermark       prometheus.Gauge
+	incOff          *prometheus.GaugeVec
+	filterIgnored   *prometheus.CounterVec
+	apiVersion      *prometheus.GaugeVec
+	deprecated      *prometheus.GaugeVec
+	sunset          *prometheus.GaugeVec
+	pages           atomic.Int64
+	records         atomic.Int64
+	waitCount       atomic.Int64
+	waitedMillis    atomic.Int64
 }
 
 // NewTelemetry makes the metrics; register them with Collectors.
@@ -65,6 +72,34 @@ func NewTelemetry() *Telemetry {
 			Name: "qualys_certview_snapshot_saves_total",
 			Help: "Writes of the snapshot file (snapshot.path) after successful polls, by result (success or failure). Counted live by the exporter.",
 		}, []string{"result"}),
+		lastPollKind: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_last_poll_kind",
+			Help: "The kind of the last poll, successful or not: 1 for full (every record listed) or incremental (only what changed since the watermark), 0 for the other. Set by the poll loop.",
+		}, []string{"kind"}),
+		lastPollCalls: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_last_poll_api_calls",
+			Help: "Listing calls the last poll made, per API endpoint (retries not counted). Set by the poll loop.",
+		}, []string{"endpoint"}),
+		lastPollRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_last_poll_records_fetched",
+			Help: "Records the last poll fetched, per API endpoint: everything for a full poll, what changed for an incremental one. Set by the poll loop.",
+		}, []string{"endpoint"}),
+		lastFull: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "qualys_certview_last_full_poll_success_timestamp_seconds",
+			Help: "When the full listing that the cached snapshot rests on finished, as a Unix timestamp. Removed records leave the snapshot only at a full listing. Set from the cached snapshot.",
+		}),
+		watermark: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "qualys_certview_incremental_watermark_timestamp_seconds",
+			Help: "The largest instance scannedDate in the cached snapshot, as a Unix timestamp: the next incremental poll asks for instances scanned since then, less poll.incremental_overlap. Set from the cached snapshot.",
+		}),
+		incOff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qualys_certview_incremental_disabled",
+			Help: "1 for the reason incremental polls are off, so that every poll lists everything: configured (poll.full_interval 0), filter_or (a configured filter joins terms by OR) or filter_refused (the API answered 400 to an incremental filter). Set by the poll loop.",
+		}, []string{"reason"}),
+		filterIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_incremental_filter_ignored_total",
+			Help: "Incremental answers holding records their filter should have left out, per API endpoint: the API ignored the filter, and the answer was taken as a full listing. Counted live by the exporter.",
+		}, []string{"endpoint"}),
 		apiVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "qualys_certview_api_version_info",
 			Help: "The CertView API version in use per endpoint (1): the configured one, or the newest that answered under certificates_api_version auto. Set by the last successful listing.",
@@ -83,7 +118,8 @@ func NewTelemetry() *Telemetry {
 // Collectors returns the metrics to register.
 func (t *Telemetry) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves,
-		t.apiVersion, t.deprecated, t.sunset}
+		t.apiVersion, t.deprecated, t.sunset, t.lastPollKind, t.lastPollCalls, t.lastPollRecords, t.lastFull, t.watermark,
+		t.incOff, t.filterIgnored}
 }
 
 // Hooks returns the client hooks that feed the telemetry.
@@ -127,6 +163,34 @@ func (t *Telemetry) SetConfiguredLimit(calls int) {
 	}
 }
 
+// setIncrementalOff marks the reason incremental polls are off ("" for on).
+func (t *Telemetry) setIncrementalOff(reason string) {
+	for _, r := range IncrementalOffReasons {
+		t.incOff.WithLabelValues(r).Set(boolValue(r == reason))
+	}
+}
+
+// setLastPoll records the kind and the calls and records of the poll just ended.
+func (t *Telemetry) setLastPoll(kind string, stats map[string]certview.ListStats) {
+	for _, k := range []string{PollFull, PollIncremental} {
+		t.lastPollKind.WithLabelValues(k).Set(boolValue(k == kind))
+	}
+	for _, ep := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
+		t.lastPollCalls.WithLabelValues(ep).Set(float64(stats[ep].Pages))
+		t.lastPollRecords.WithLabelValues(ep).Set(float64(stats[ep].Records))
+	}
+}
+
+// setSnapshot shows the snapshot's full-listing time and watermark.
+func (t *Telemetry) setSnapshot(s *Snapshot) {
+	if !s.FullFinished.IsZero() {
+		t.lastFull.Set(unixSeconds(s.FullFinished))
+	}
+	if !s.Watermark.IsZero() {
+		t.watermark.Set(unixSeconds(s.Watermark))
+	}
+}
+
 // seedEndpoints makes the per-endpoint series exist from the start.
 func (t *Telemetry) seedEndpoints() {
 	for _, r := range []string{"success", "failure"} {
@@ -135,6 +199,7 @@ func (t *Telemetry) seedEndpoints() {
 	}
 	for _, ep := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
 		t.skipped.WithLabelValues(ep)
+		t.filterIgnored.WithLabelValues(ep)
 	}
 	// Every reason exists from the start, so that increase() sees the first failure.
 	for _, reason := range FailureReasons {

@@ -149,39 +149,58 @@ func certificateFields(version string) map[string]bool {
 }
 
 var instanceFields = map[string]bool{
-	"instance.id": true, "instance.port": true, "instance.grade": true, "instance.protocol": true,
+	"instance.scannedDate": true,
+	"instance.id":          true, "instance.port": true, "instance.grade": true, "instance.protocol": true,
 	"instance.service": true, "asset.name": true, "asset.primaryIp": true, "certificate.certhash": true,
 	"certificate.name": true,
 }
 
-func certificateGetter(c CertificateRecord) getter {
+// certificateGetter reads listing record k's fields, making the whole record only for
+// the fields that need it: a filter on id or certhash scans a large inventory cheaply.
+func (inv *Inventory) certificateGetter(k int) getter {
+	var rec *CertificateRecord
+	full := func() *CertificateRecord {
+		if rec == nil {
+			r := inv.Certificate(k)
+			rec = &r
+		}
+		return rec
+	}
+	i := k - len(inv.sampleCerts())
 	return func(field string) []string {
+		c := full
 		switch field {
 		case "certificate.id":
-			return []string{strconv.FormatInt(c.ID, 10)}
+			if i >= 0 {
+				return []string{strconv.FormatInt(inv.certID(i), 10)}
+			}
+			return []string{strconv.FormatInt(c().ID, 10)}
 		case "certificate.certhash":
-			return []string{c.CertHash}
+			if i >= 0 {
+				return []string{hash(inv.Seed, "cert", i)}
+			}
+			return []string{c().CertHash}
 		case "certificate.type":
-			return []string{c.Type}
+			return []string{c().Type}
 		case "certificate.isSelfSigned":
-			return []string{strconv.FormatBool(c.SelfSigned)}
+			return []string{strconv.FormatBool(c().SelfSigned)}
 		case "certificate.keySize":
-			return []string{strconv.Itoa(c.KeySize)}
+			return []string{strconv.Itoa(c().KeySize)}
 		case "certificate.signatureAlgorithm":
-			return []string{c.SignatureAlgorithm}
+			return []string{c().SignatureAlgorithm}
 		case "certificate.publicKeyAlgorithm":
-			return []string{c.PublicKeyAlgorithm}
+			return []string{c().PublicKeyAlgorithm}
 		case "certificate.issuerCategory":
-			return []string{c.IssuerCategory}
+			return []string{c().IssuerCategory}
 		case "certificate.validToDate":
-			return []string{strconv.FormatInt(c.ValidTo, 10)}
+			return []string{strconv.FormatInt(c().ValidTo, 10)}
 		case "certificate.validFromDate":
-			return []string{strconv.FormatInt(c.ValidFrom, 10)}
+			return []string{strconv.FormatInt(c().ValidFrom, 10)}
 		case "certificate.name":
-			return []string{c.Subject.Name}
+			return []string{c().Subject.Name}
 		case "asset.name":
-			out := make([]string, 0, len(c.Assets))
-			for _, a := range c.Assets {
+			out := make([]string, 0, len(c().Assets))
+			for _, a := range c().Assets {
 				out = append(out, a.Name)
 			}
 			return out
@@ -190,27 +209,47 @@ func certificateGetter(c CertificateRecord) getter {
 	}
 }
 
-func instanceGetter(in InstanceRecord) getter {
+// instanceGetter reads listing record k's fields, making the whole record only for the
+// fields that need it: a filter on id or scannedDate scans a large inventory cheaply.
+func (inv *Inventory) instanceGetter(k int) getter {
+	var rec *InstanceRecord
+	full := func() *InstanceRecord {
+		if rec == nil {
+			r := inv.Instance(k)
+			rec = &r
+		}
+		return rec
+	}
+	j := k - len(inv.sampleInstances())
 	return func(field string) []string {
+		in := full
 		switch field {
 		case "instance.id":
-			return []string{strconv.FormatInt(in.ID, 10)}
+			if j >= 0 {
+				return []string{strconv.FormatInt(instanceIDBase+int64(j), 10)}
+			}
+			return []string{strconv.FormatInt(in().ID, 10)}
+		case "instance.scannedDate":
+			if j >= 0 {
+				return []string{strconv.FormatInt(inv.scannedAt(j).UnixMilli(), 10)}
+			}
+			return []string{in().ScannedDate}
 		case "instance.port":
-			return []string{strconv.Itoa(in.Port)}
+			return []string{strconv.Itoa(in().Port)}
 		case "instance.grade":
-			return []string{in.Grade}
+			return []string{in().Grade}
 		case "instance.protocol":
-			return []string{in.Protocol}
+			return []string{in().Protocol}
 		case "instance.service":
-			return []string{in.Service}
+			return []string{in().Service}
 		case "asset.name":
-			return []string{in.Asset.Name}
+			return []string{in().Asset.Name}
 		case "asset.primaryIp":
-			return []string{in.Asset.PrimaryIP}
+			return []string{in().Asset.PrimaryIP}
 		case "certificate.certhash":
-			return []string{in.Certificate.CertHash}
+			return []string{in().Certificate.CertHash}
 		case "certificate.name":
-			return []string{in.Certificate.Name}
+			return []string{in().Certificate.Name}
 		}
 		return nil
 	}

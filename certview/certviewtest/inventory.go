@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -162,6 +163,8 @@ type Inventory struct {
 	// BigCertAssets gives generated certificate 0 this many extra assets in the v1
 	// assets listing, to exercise its 10,000-record window.
 	BigCertAssets int
+
+	churn *churnState // what Simulator.Churn changed; nil: nothing
 }
 
 // Generated ids start above the vendor samples' ids.
@@ -173,12 +176,15 @@ const (
 
 // CertificateCount is the number of certificate records served, samples included.
 func (inv *Inventory) CertificateCount() int {
-	return inv.Certificates + len(inv.sampleCerts())
+	certs, _, _ := inv.generated()
+	return certs + len(inv.sampleCerts())
 }
 
 // InstanceCount is the number of instance records served, samples included.
+// Instances removed by churn are counted: the listing skips them.
 func (inv *Inventory) InstanceCount() int {
-	return inv.Instances + len(inv.sampleInstances())
+	_, instances, _ := inv.generated()
+	return instances + len(inv.sampleInstances())
 }
 
 func (inv *Inventory) sampleCerts() []json.RawMessage {
@@ -268,12 +274,29 @@ var domains = []string{"example.com", "example.org", "corp.example.net", "shop.e
 
 func timeISO(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000+00:00") }
 
-// CertificateIndex returns the generated certificate index that instance j serves.
+// CertificateIndex returns the generated certificate index that instance j serves. An
+// instance added by churn serves the certificate added with it.
 func (inv *Inventory) CertificateIndex(j int) int {
+	if j >= inv.Instances {
+		return inv.Certificates + j - inv.Instances
+	}
 	if inv.Certificates == 0 {
 		return -1
 	}
 	return j % inv.Certificates
+}
+
+// instancesOf lists the generated instances that serve generated certificate i.
+func (inv *Inventory) instancesOf(i int) []int {
+	var out []int
+	if i >= inv.Certificates {
+		out = []int{inv.Instances + i - inv.Certificates}
+	} else {
+		for j := i; j < inv.Instances; j += inv.Certificates {
+			out = append(out, j)
+		}
+	}
+	return slices.DeleteFunc(out, inv.Removed)
 }
 
 // genCertificate makes generated certificate i.
@@ -282,7 +305,7 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 	iss := issuers[r.IntN(len(issuers))]
 	cn := fmt.Sprintf("host-%d.%s", i, domains[i%len(domains)])
 	rec := CertificateRecord{
-		ID:                 certIDBase + int64(i),
+		ID:                 inv.certID(i),
 		CertHash:           hash(inv.Seed, "cert", i),
 		SerialNumber:       hash(inv.Seed, "serial", i)[:32],
 		KeySize:            2048,
@@ -342,7 +365,7 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 	rec.LastFound = inv.Now.Add(-time.Duration(r.IntN(7*24)) * time.Hour).UnixMilli()
 	rec.ExtendedValidation = i%50 == 12
 	rec.DN = fmt.Sprintf("CN=%s, O=Example Org, L=San Jose, ST=California, C=US", cn)
-	for j := i; j < inv.Instances; j += inv.Certificates {
+	for _, j := range inv.instancesOf(i) {
 		in := inv.genInstance(j)
 		rec.Assets = append(rec.Assets, AssetRecord{
 			ID: in.Asset.ID, UUID: in.Asset.UUID, Name: in.Asset.Name, OperatingSystem: "Linux",
@@ -399,20 +422,44 @@ var commonGrades = []gradeProfile{
 	{"B", "B", 100, 90, 80, 90, legacy, []string{"TLS 1.0 Supported. Grade capped to B."}, nil},
 }
 
-// genInstance makes generated instance j.
+// portAndScan draws an instance's port and first scan time from its generator.
+func (inv *Inventory) portAndScan(r *rand.Rand) (struct {
+	port    int
+	service string
+}, time.Time) {
+	p := ports[r.IntN(len(ports))]
+	return p, inv.Now.Add(-time.Duration(r.IntN(14*24)) * time.Hour)
+}
+
+// scannedAt is generated instance j's scannedDate, without making the whole record.
+func (inv *Inventory) scannedAt(j int) time.Time {
+	if rs, ok := inv.rescanOf(j); ok {
+		return rs.at
+	}
+	_, t := inv.portAndScan(inv.rng(2, uint64(j)))
+	return t
+}
+
+// genInstance makes generated instance j, as its last rescan left it.
 func (inv *Inventory) genInstance(j int) InstanceRecord {
+	rs, ok := inv.rescanOf(j)
+	return inv.makeInstance(j, rs, ok)
+}
+
+// makeInstance makes generated instance j, rescanned by rs when rescanned is true.
+func (inv *Inventory) makeInstance(j int, rs rescan, rescanned bool) InstanceRecord {
 	r := inv.rng(2, uint64(j))
 	var rec InstanceRecord
 	rec.ID = instanceIDBase + int64(j)
-	p := ports[r.IntN(len(ports))]
+	p, scanned := inv.portAndScan(r)
 	rec.Port, rec.Service, rec.Protocol = p.port, p.service, "tcp"
-	rec.ScannedDate = timeISO(inv.Now.Add(-time.Duration(r.IntN(14*24)) * time.Hour))
+	rec.ScannedDate = timeISO(scanned)
 	rec.Asset.ID = assetIDBase + int64(j)
 	rec.Asset.UUID = uuidOf(inv.Seed, "asset", j)
 	rec.Asset.Name = fmt.Sprintf("srv-%d.%s", j, domains[j%len(domains)])
 	rec.Asset.PrimaryIP = fmt.Sprintf("10.%d.%d.%d", (j>>16)&255, (j>>8)&255, j&255)
 	if ci := inv.CertificateIndex(j); ci >= 0 {
-		rec.Certificate.ID = certIDBase + int64(ci)
+		rec.Certificate.ID = inv.certID(ci)
 		rec.Certificate.CertHash = hash(inv.Seed, "cert", ci)
 		rec.Certificate.Name = fmt.Sprintf("host-%d.%s", ci, domains[ci%len(domains)])
 		lastFound := inv.Now.Add(-time.Duration(r.IntN(7*24)) * time.Hour)
@@ -425,6 +472,10 @@ func (inv *Inventory) genInstance(j int) InstanceRecord {
 	g := commonGrades[r.IntN(len(commonGrades))]
 	if k := j % 20; k < len(gradeCases) {
 		g = gradeCases[k]
+	}
+	if rescanned {
+		g = gradeCases[rs.profile]
+		rec.ScannedDate = timeISO(rs.at)
 	}
 	rec.Grade = g.grade
 	if g.grade != "" {

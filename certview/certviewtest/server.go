@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,17 +99,18 @@ type Simulator struct {
 	opts Options
 	inv  *Inventory
 
-	mu       sync.Mutex
-	tokens   map[string]time.Time
-	issued   int
-	requests map[string]int // HTTP requests per endpoint, faults included
-	windows  map[string][]time.Time
-	running  map[string]int
-	faults   []*queued
-	shift    map[string]int
-	paths    map[string]int        // HTTP requests per URL path
-	retired  map[string]int        // certificates version -> the status its path answers
-	notices  map[string]retirement // certificates version -> Deprecation and Sunset headers
+	mu           sync.Mutex
+	tokens       map[string]time.Time
+	issued       int
+	requests     map[string]int // HTTP requests per endpoint, faults included
+	windows      map[string][]time.Time
+	running      map[string]int
+	faults       []*queued
+	shift        map[string]int
+	paths        map[string]int         // HTTP requests per URL path
+	retired      map[string]int         // certificates version -> the status its path answers
+	notices      map[string]retirement  // certificates version -> Deprecation and Sunset headers
+	filterFaults map[string]FilterFault // filter field -> how the API mistreats it
 }
 
 // retirement is what a deprecated version's answers announce.
@@ -147,16 +149,18 @@ func New(opts Options) *Simulator {
 		opts.Inventory.Now = opts.Clock.Now()
 	}
 	inv := opts.Inventory
+	inv.churn = newChurnState()
 	return &Simulator{
 		opts: opts, inv: &inv,
-		tokens:   map[string]time.Time{},
-		requests: map[string]int{},
-		windows:  map[string][]time.Time{},
-		running:  map[string]int{},
-		shift:    map[string]int{},
-		paths:    map[string]int{},
-		retired:  map[string]int{},
-		notices:  map[string]retirement{},
+		tokens:       map[string]time.Time{},
+		requests:     map[string]int{},
+		windows:      map[string][]time.Time{},
+		running:      map[string]int{},
+		shift:        map[string]int{},
+		paths:        map[string]int{},
+		retired:      map[string]int{},
+		notices:      map[string]retirement{},
+		filterFaults: map[string]FilterFault{},
 	}
 }
 
@@ -178,6 +182,56 @@ func (s *Simulator) Deprecate(version string, deprecation, sunset time.Time) {
 	s.mu.Lock()
 	s.notices[version] = retirement{deprecation, sunset}
 	s.mu.Unlock()
+}
+
+// FilterFault is how the simulated API mistreats a filter field.
+type FilterFault string
+
+// The filter faults.
+const (
+	// FilterWorks applies the field's terms (no fault).
+	FilterWorks FilterFault = ""
+	// FilterIgnored drops the field's terms silently: the answer holds records the
+	// filter would have left out, as some APIs have done.
+	FilterIgnored FilterFault = "ignored"
+	// FilterRefused answers 400 to any filter naming the field.
+	FilterRefused FilterFault = "refused"
+)
+
+// SetFilterFault makes the API mistreat filter terms on a field (such as
+// instance.scannedDate) from now on; FilterWorks ends it.
+func (s *Simulator) SetFilterFault(field string, f FilterFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f == FilterWorks {
+		delete(s.filterFaults, field)
+		return
+	}
+	s.filterFaults[field] = f
+}
+
+// applyFilterFaults refuses or drops the terms on mistreated fields.
+func (s *Simulator) applyFilterFaults(f *filter) (*filter, error) {
+	if f == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := *f
+	kept.Filters = nil
+	for _, t := range f.Filters {
+		switch s.filterFaults[t.Field] {
+		case FilterRefused:
+			return nil, fmt.Errorf("filter: field %q is not supported with operator %q", t.Field, t.Operator)
+		case FilterIgnored:
+			continue
+		}
+		kept.Filters = append(kept.Filters, t)
+	}
+	if len(kept.Filters) == 0 {
+		return nil, nil
+	}
+	return &kept, nil
 }
 
 // PathRequests returns the HTTP requests received for a URL path, such as
@@ -636,18 +690,24 @@ func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) (
 	switch endpoint {
 	case "certificates":
 		f, err := parseFilter(req.Filter, certificateFields(version))
+		if err == nil {
+			f, err = s.applyFilterFaults(f)
+		}
 		if err != nil {
 			return nil, http.StatusBadRequest, err.Error()
 		}
 		pubKey := version != "v2"
 		var keep func(int) bool
 		if f != nil {
-			keep = func(k int) bool { return f.match(certificateGetter(s.inv.Certificate(k))) }
+			keep = func(k int) bool { return f.match(s.inv.certificateGetter(k)) }
 		}
-		recs = collect(s.inv.CertificateCount(), start, size, keep,
+		recs = collect(s.inv.CertificateCount(), start, size, nil, keep,
 			func(k int) []byte { return excludeFields(s.inv.rawCertificate(k, pubKey), req.ExcludeFields) })
 	case "instances":
 		f, err := parseFilter(req.FilterRequest, instanceFields)
+		if err == nil {
+			f, err = s.applyFilterFaults(f)
+		}
 		if err != nil {
 			return nil, http.StatusBadRequest, err.Error()
 		}
@@ -655,12 +715,19 @@ func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) (
 		if assetType == "" {
 			assetType = "MANAGED"
 		}
-		hidden := func(k int) bool { return !assetTypeMatches(s.inv, k, assetType) }
+		samples := len(s.inv.sampleInstances())
+		_, _, removedGen := s.inv.generated()
+		removed := make([]int, len(removedGen))
+		for i, j := range removedGen {
+			removed[i] = j + samples
+		}
 		var keep func(int) bool
 		if f != nil || assetType != "ALL" {
-			keep = func(k int) bool { return !hidden(k) && f.match(instanceGetter(s.inv.Instance(k))) }
+			keep = func(k int) bool {
+				return !isIn(removed, k) && assetTypeMatches(s.inv, k, assetType) && f.match(s.inv.instanceGetter(k))
+			}
 		}
-		recs = collect(s.inv.InstanceCount(), start, size, keep, s.inv.rawInstance)
+		recs = collect(s.inv.InstanceCount(), start, size, removed, keep, s.inv.rawInstance)
 	case "assets":
 		if (req.PageNumber+1)*size > 10000 {
 			return nil, http.StatusBadRequest, "pageNumber and pageSize must stay within the first 10000 records"
@@ -677,12 +744,15 @@ func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) (
 }
 
 // collect returns up to size records from the start-th match on. With no filter it
-// indexes directly, so paging a large inventory costs only the page.
-func collect(total, start, size int, keep func(int) bool, raw func(int) []byte) [][]byte {
+// indexes directly (stepping over the removed listing indices, sorted), so paging a
+// large inventory costs only the page.
+func collect(total, start, size int, removed []int, keep func(int) bool, raw func(int) []byte) [][]byte {
 	var out [][]byte
 	if keep == nil {
-		for k := start; k < start+size && k < total; k++ {
-			out = append(out, raw(k))
+		for k := nthAlive(start, removed); k < total && len(out) < size; k++ {
+			if !isIn(removed, k) {
+				out = append(out, raw(k))
+			}
 		}
 		return out
 	}
@@ -697,6 +767,12 @@ func collect(total, start, size int, keep func(int) bool, raw func(int) []byte) 
 		seen++
 	}
 	return out
+}
+
+// isIn says whether sorted holds k.
+func isIn(sorted []int, k int) bool {
+	i := sort.SearchInts(sorted, k)
+	return i < len(sorted) && sorted[i] == k
 }
 
 // assetTypeMatches: every 25th generated instance is on an external asset, which the
