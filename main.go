@@ -65,7 +65,7 @@ func run(args []string) int {
 
 	var cfg *collector.Config
 	if *demo {
-		sim, shutdown, err := startSimulator(*demoSeed, *demoCerts, *demoInstances)
+		sim, shutdown, err := startSimulator(ctx, *demoSeed, *demoCerts, *demoInstances, *demoInterval)
 		if err != nil {
 			level.Error(logger).Log("msg", "starting the demo simulator", "err", err)
 			return 1
@@ -73,7 +73,8 @@ func run(args []string) int {
 		defer shutdown()
 		cfg = demoConfig(sim, *demoInterval)
 		level.Info(logger).Log("msg", "demo mode: polling an in-process CertView simulator", "url", sim.URL,
-			"certificates", *demoCerts, "instances", *demoInstances, "interval", *demoInterval)
+			"certificates", *demoCerts, "instances", *demoInstances, "interval", *demoInterval,
+			"full_interval", *cfg.Poll.FullInterval, "churn_per_interval", demoChurnText)
 	} else {
 		var err error
 		if cfg, err = collector.LoadConfig(*configFile); err != nil {
@@ -268,8 +269,15 @@ func limitInFlight(h http.Handler, n int) http.Handler {
 	})
 }
 
-// startSimulator serves a CertView simulator on a loopback port for --demo.
-func startSimulator(seed uint64, certs, instances int) (*demoSim, func(), error) {
+// demoChurn is what changes in the demo inventory every poll interval, so that the
+// incremental polls between full listings have something to find.
+var demoChurn = certviewtest.Churn{Rescan: 0.01, Add: 2, Remove: 1}
+
+const demoChurnText = "1% of instances rescanned, 2 certificates added on new instances, 1 instance removed"
+
+// startSimulator serves a CertView simulator on a loopback port for --demo, and churns
+// its inventory every interval until ctx ends.
+func startSimulator(ctx context.Context, seed uint64, certs, instances int, interval time.Duration) (*demoSim, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
@@ -281,7 +289,20 @@ func startSimulator(seed uint64, certs, instances int) (*demoSim, func(), error)
 	})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return &demoSim{URL: "http://" + ln.Addr().String(), opts: sim.Options()}, func() { _ = srv.Close() }, nil
+	churnCtx, stopChurn := context.WithCancel(ctx)
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-churnCtx.Done():
+				return
+			case <-tick.C:
+				sim.Churn(demoChurn)
+			}
+		}
+	}()
+	return &demoSim{URL: "http://" + ln.Addr().String(), opts: sim.Options()}, func() { stopChurn(); _ = srv.Close() }, nil
 }
 
 type demoSim struct {
@@ -295,6 +316,9 @@ func demoConfig(sim *demoSim, interval time.Duration) *collector.Config {
 	cfg.Qualys.Username = sim.opts.Username
 	cfg.Qualys.Password = collector.Secret(sim.opts.Password)
 	cfg.Poll.Interval = collector.Duration(interval)
+	// A full listing every ten polls, incremental polls between.
+	full := collector.Duration(10 * interval)
+	cfg.Poll.FullInterval = &full
 	cfg.RateLimit.Calls = sim.opts.RateLimit
 	cfg.RateLimit.Window = collector.Duration(sim.opts.RateWindow)
 	cfg.RateLimit.Concurrency = sim.opts.Concurrency

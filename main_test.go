@@ -493,7 +493,7 @@ func TestConfigCheckFlag(t *testing.T) {
 	_ = os.WriteFile(bad, []byte("qualys:\n  api_url: https://x\n  usename: typo\n"), 0o600)
 	out, err = exec.Command(binary, "--config.check", "--config.file="+bad).CombinedOutput()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "line 3: unknown key usename") {
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "qualys.usename: unknown key usename (keys are decoded strictly; check the spelling and the indentation) (line 3)") {
 		t.Fatalf("typo: %v\n%s", err, out)
 	}
 	if out, err := exec.Command(binary, "--version").CombinedOutput(); err != nil || !strings.Contains(string(out), "certview_exporter, version") {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -193,14 +194,18 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
-	where := e.File
+	var b strings.Builder
+	b.WriteString(e.File)
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
 	if e.Line > 0 {
-		where = fmt.Sprintf("%s:%d", e.File, e.Line)
+		fmt.Fprintf(&b, " (line %d)", e.Line)
 	}
-	if e.Key == "" {
-		return fmt.Sprintf("%s: %s", where, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s: %s", where, e.Key, e.Msg)
+	return b.String()
 }
 
 // LoadConfig reads, decodes strictly, completes (secrets from files or the
@@ -216,17 +221,17 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig is LoadConfig on bytes; getenv looks up the environment.
 func ParseConfig(name string, data []byte, getenv func(string) string) (*Config, error) {
 	var c Config
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{File: name, Msg: yamlMessage(err)}
+		return nil, decodeError(name, err, &root)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, &ConfigError{File: name, Msg: "more than one YAML document"}
 	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
 	lineOf := func(key string) int { return findLine(&root, strings.Split(key, ".")) }
 	fail := func(key, format string, args ...any) error {
 		return &ConfigError{File: name, Key: key, Line: lineOf(key), Msg: fmt.Sprintf(format, args...)}
@@ -386,19 +391,85 @@ func (c *Config) ClientConfig() certview.Config {
 	}
 }
 
-var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+var (
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	atLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
 
-// yamlMessage rewords the decoder's errors: one line each, unknown keys named as such.
-func yamlMessage(err error) string {
+// decodeError rewords the decoder's errors, one per bad value: each names its key path
+// (found in the tree by its line) and the line, like
+// `poll.interval: "soon" is not a duration (line 6)`; unknown keys are named as such.
+func decodeError(name string, err error, root *yaml.Node) error {
 	var te *yaml.TypeError
 	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	if errors.As(err, &te) {
 		msgs = te.Errors
 	}
-	for i, m := range msgs {
-		msgs[i] = unknownField.ReplaceAllString(m, "unknown key $1 (keys are decoded strictly; check the spelling and the indentation)")
+	errs := make([]*ConfigError, 0, len(msgs))
+	for _, m := range msgs {
+		ce := &ConfigError{File: name, Msg: m}
+		if g := atLine.FindStringSubmatch(m); g != nil {
+			ce.Line, _ = strconv.Atoi(g[1])
+			ce.Msg = g[2]
+			ce.Key = keyAtLine(root, ce.Line, "")
+		}
+		ce.Msg = unknownField.ReplaceAllString(ce.Msg, "unknown key $1 (keys are decoded strictly; check the spelling and the indentation)")
+		errs = append(errs, ce)
 	}
-	return strings.Join(msgs, "; ")
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	// Several bad values: one error naming each, under the file's name once.
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = strings.TrimPrefix(e.Error(), name+": ")
+	}
+	return &ConfigError{File: name, Msg: strings.Join(parts, "; ")}
+}
+
+// keyAtLine returns the path (like qualys.instance_filter.filters[0].operator) of the
+// first key on a line of the tree under n, or of the value on that line, or "". A key
+// and its value in flow style share a line, and the key names the value.
+func keyAtLine(n *yaml.Node, line int, prefix string) string {
+	if n == nil {
+		return ""
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if k := keyAtLine(c, line, prefix); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, value := n.Content[i], n.Content[i+1]
+			path := key.Value
+			if prefix != "" {
+				path = prefix + "." + key.Value
+			}
+			if key.Line == line {
+				return path
+			}
+			if k := keyAtLine(value, line, path); k != "" {
+				return k
+			}
+			if value.Line == line { // a value on a line of its own
+				return path
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			path := fmt.Sprintf("%s[%d]", prefix, i)
+			if k := keyAtLine(c, line, path); k != "" {
+				return k
+			}
+			if c.Kind == yaml.ScalarNode && c.Line == line {
+				return path
+			}
+		}
+	}
+	return ""
 }
 
 // findLine returns the line of a key path in a YAML tree, or of its nearest present
@@ -410,8 +481,11 @@ func findLine(n *yaml.Node, path []string) int {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		return findLine(n.Content[0], path)
 	}
-	if len(path) == 0 || n.Kind != yaml.MappingNode {
+	if len(path) == 0 {
 		return n.Line
+	}
+	if n.Kind != yaml.MappingNode {
+		return 0 // the caller names the key that holds this value
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == path[0] {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,25 +48,35 @@ func TestTheExampleConfigIsValid(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
-	cases := []struct{ name, yaml, want string }{
-		{"unknown key", minimal + "metrics:\n  colour: blue\n", "c.yml: line 11: unknown key colour (keys are decoded strictly"},
-		{"unknown section", minimal + "extra: 1\n", "unknown key extra"},
-		{"bad duration", strings.Replace(minimal, "interval: 1h", "interval: soon", 1), `c.yml: line 6: "soon" is not a duration (write it like 30s, 5m, 1h or 1d)`},
-		{"no url", strings.Replace(minimal, "  api_url: https://gateway.qg1.apps.qualys.com\n", "", 1), "c.yml:1: qualys.api_url: required (or qualys.platform"},
-		{"both urls", strings.Replace(minimal, "qualys:\n", "qualys:\n  platform: US1\n", 1), "c.yml:2: qualys.platform: give qualys.api_url or qualys.platform, not both"},
-		{"bad platform", strings.Replace(minimal, "  api_url: https://gateway.qg1.apps.qualys.com\n", "  platform: MARS\n", 1), `c.yml:2: qualys.platform: unknown platform "MARS"`},
-		{"no user", strings.Replace(minimal, "  username: acme_user\n", "", 1), "qualys.username: required"},
-		{"no password", strings.Replace(minimal, "  password: secret\n", "", 1), "c.yml:1: qualys.password: required: set qualys.password, qualys.password_file, or the environment variable QUALYS_PASSWORD"},
-		{"page size", minimal + "  page_size: 500\n", ""},
-		{"short interval", strings.Replace(minimal, "interval: 1h", "interval: 100ms", 1), "c.yml:6: poll.interval: 100ms is below the minimum of 1s"},
-		{"window", strings.Replace(minimal, "window: 1h", "window: 500ms", 1), "c.yml:9: rate_limit.window: 500ms is below the minimum of 1s"},
-		{"calls", strings.Replace(minimal, "calls: 300", "calls: -5", 1), "c.yml:8: rate_limit.calls: must be positive"},
-		{"backoff", minimal + "  max_backoff: 1m\n", ""},
-		{"version", strings.Replace(minimal, "qualys:\n", "qualys:\n  certificates_api_version: v9\n", 1), `c.yml:2: qualys.certificates_api_version: "v9": must be one of auto, v2.2, v2.1, v2`},
-		{"filter", strings.Replace(minimal, "qualys:\n", "qualys:\n  instance_filter:\n    filters:\n      - {field: instance.grade, operator: LIKE, value: F}\n", 1), `c.yml:2: qualys.instance_filter: filters[0] (instance.grade): operator "LIKE"`},
-		{"snapshot dir", minimal + "snapshot:\n  path: /nonexistent/dir/snapshot\n", "c.yml:11: snapshot.path: directory /nonexistent/dir does not exist"},
-		{"two documents", minimal + "---\nfoo: 1\n", "more than one YAML document"},
-		{"duplicate key", minimal + "poll:\n  interval: 2h\n", `mapping key "poll" already defined`},
+	cases := []struct {
+		name, yaml, want string
+		line             int // the line the error names, 0: none
+	}{
+		{"unknown key", minimal + "metrics:\n  colour: blue\n", "c.yml: metrics.colour: unknown key colour (keys are decoded strictly", 11},
+		{"unknown section", minimal + "extra: 1\n", "unknown key extra", 0},
+		{"bad duration", strings.Replace(minimal, "interval: 1h", "interval: soon", 1), `c.yml: poll.interval: "soon" is not a duration (write it like 30s, 5m, 1h or 1d) (line 6)`, 6},
+		{"no url", strings.Replace(minimal, "  api_url: https://gateway.qg1.apps.qualys.com\n", "", 1), "c.yml: qualys.api_url: required (or qualys.platform", 1},
+		{"both urls", strings.Replace(minimal, "qualys:\n", "qualys:\n  platform: US1\n", 1), "c.yml: qualys.platform: give qualys.api_url or qualys.platform, not both", 2},
+		{"bad platform", strings.Replace(minimal, "  api_url: https://gateway.qg1.apps.qualys.com\n", "  platform: MARS\n", 1), `c.yml: qualys.platform: unknown platform "MARS"`, 2},
+		{"no user", strings.Replace(minimal, "  username: acme_user\n", "", 1), "qualys.username: required", 0},
+		{"no password", strings.Replace(minimal, "  password: secret\n", "", 1), "c.yml: qualys.password: required: set qualys.password, qualys.password_file, or the environment variable QUALYS_PASSWORD", 1},
+		{"page size", minimal + "  page_size: 500\n", "", 0},
+		{"short interval", strings.Replace(minimal, "interval: 1h", "interval: 100ms", 1), "c.yml: poll.interval: 100ms is below the minimum of 1s", 6},
+		{"window", strings.Replace(minimal, "window: 1h", "window: 500ms", 1), "c.yml: rate_limit.window: 500ms is below the minimum of 1s", 9},
+		{"calls", strings.Replace(minimal, "calls: 300", "calls: -5", 1), "c.yml: rate_limit.calls: must be positive", 8},
+		{"backoff", minimal + "  max_backoff: 1m\n", "", 0},
+		{"version", strings.Replace(minimal, "qualys:\n", "qualys:\n  certificates_api_version: v9\n", 1), `c.yml: qualys.certificates_api_version: "v9": must be one of auto, v2.2, v2.1, v2 (line 2)`, 2},
+		{"filter", strings.Replace(minimal, "qualys:\n", "qualys:\n  instance_filter:\n    filters:\n      - {field: instance.grade, operator: LIKE, value: F}\n", 1), `c.yml: qualys.instance_filter: filters[0] (instance.grade): operator "LIKE"`, 2},
+		{"snapshot dir", minimal + "snapshot:\n  path: /nonexistent/dir/snapshot\n", "c.yml: snapshot.path: directory /nonexistent/dir does not exist", 11},
+		{"full interval", minimal[:strings.Index(minimal, "rate_limit:")] + "  full_interval: 30m\n" + minimal[strings.Index(minimal, "rate_limit:"):], "c.yml: poll.full_interval: 30m: must be 0 (every poll full) or at least poll.interval (1h)", 7},
+		{"overlap", minimal[:strings.Index(minimal, "rate_limit:")] + "  incremental_overlap: -1h\n" + minimal[strings.Index(minimal, "rate_limit:"):], `c.yml: poll.incremental_overlap: "-1h" is not a duration`, 7},
+		{"wrong type", strings.Replace(minimal, "qualys:\n", "qualys:\n  page_size: many\n", 1), "c.yml: qualys.page_size: cannot unmarshal !!str `many` into int (line 2)", 2},
+		{"nested type", strings.Replace(minimal, "qualys:\n", "qualys:\n  instance_filter:\n    filters:\n      - field: instance.grade\n        operator: [EQUALS]\n", 1),
+			"c.yml: qualys.instance_filter.filters[0].operator: cannot unmarshal !!seq into string (line 5)", 5},
+		{"two bad values", strings.Replace(minimal, "qualys:\n", "qualys:\n  page_size: many\n  max_pages: lots\n", 1),
+			"c.yml: qualys.page_size: cannot unmarshal !!str `many` into int (line 2); qualys.max_pages: cannot unmarshal !!str `lots` into int (line 3)", 3},
+		{"two documents", minimal + "---\nfoo: 1\n", "more than one YAML document", 0},
+		{"duplicate key", minimal + "poll:\n  interval: 2h\n", `mapping key "poll" already defined`, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +86,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			}
 			if tc.want != "" && !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, tc.want)
+			}
+			if tc.line > 0 && !strings.HasSuffix(err.Error(), fmt.Sprintf("(line %d)", tc.line)) && !strings.Contains(err.Error(), fmt.Sprintf("(line %d);", tc.line)) {
+				t.Fatalf("err = %v\nwant it to name line %d", err, tc.line)
 			}
 			if strings.Contains(err.Error(), "secret") && !strings.Contains(tc.want, "secret") {
 				t.Fatalf("error %q shows the password", err)

@@ -30,6 +30,17 @@ func FuzzParseConfig(f *testing.F) {
 			if strings.Contains(err.Error(), fuzzSecret) {
 				t.Fatalf("the error shows the secret: %v", err)
 			}
+			// A line it names is in the file, and a key it names is one the file has.
+			// (YAML breaks lines at \n, \r and \r\n; counting both bytes is an upper bound.)
+			if lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) + 1; ce.Line > lines {
+				t.Fatalf("the error names line %d of a file of at most %d lines: %v", ce.Line, lines, err)
+			}
+			// A value of the wrong type names its key (but for the document itself).
+			msg := err.Error()
+			typeError := strings.Contains(msg, "cannot unmarshal") || strings.Contains(msg, "is not a duration")
+			if typeError && strings.Count(msg, "(line ") == 1 && !strings.Contains(msg, "into collector.Config") && ce.Key == "" {
+				t.Fatalf("a type error names no key: %v", err)
+			}
 			return
 		}
 		cc := cfg.ClientConfig()

@@ -55,10 +55,15 @@ type snapshotFile struct {
 // fsync, rename, then fsync of the directory. A reader sees the old file or the new one,
 // never a part.
 func SaveSnapshot(path string, s *Snapshot) error {
+	return saveFile(path, SnapshotVersion, snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
+		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID})
+}
+
+// saveFile writes v as a snapshot file of the given format version.
+func saveFile(path string, version uint32, v any) error {
 	var payload bytes.Buffer
 	zw := gzip.NewWriter(&payload)
-	if err := gob.NewEncoder(zw).Encode(snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
-		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID}); err != nil {
+	if err := gob.NewEncoder(zw).Encode(v); err != nil {
 		return fmt.Errorf("snapshot %s: encoding: %w", path, err)
 	}
 	if err := zw.Close(); err != nil {
@@ -66,7 +71,7 @@ func SaveSnapshot(path string, s *Snapshot) error {
 	}
 	var header [headerSize]byte
 	copy(header[:8], snapshotMagic)
-	binary.BigEndian.PutUint32(header[8:12], SnapshotVersion)
+	binary.BigEndian.PutUint32(header[8:12], version)
 	binary.BigEndian.PutUint64(header[12:20], uint64(payload.Len()))
 	binary.BigEndian.PutUint32(header[20:24], crc32.Checksum(payload.Bytes(), crcTable))
 

@@ -186,3 +186,14 @@ func TestDamagedSnapshotAtStartIsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// writeV1Snapshot writes s in format version 1: the records and times only.
+func writeV1Snapshot(path string, s *Snapshot) error {
+	type v1File struct {
+		Taken        time.Time
+		PollDuration time.Duration
+		Certificates []Certificate
+		Instances    []Instance
+	}
+	return saveFile(path, 1, v1File{s.Taken, s.PollDuration, s.Certificates, s.Instances})
+}
