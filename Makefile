@@ -3,7 +3,8 @@ SHELL     := /bin/bash
 GO        ?= go
 BINARY    ?= certview_exporter
 PKG       := github.com/certview-exporter/certview_exporter
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version is the VERSION file's (see CHANGELOG.md and "Releasing" in the README).
+VERSION   ?= $(shell cat VERSION)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w \
@@ -17,6 +18,9 @@ CERTVIEW_MIN_COVERAGE ?= 80
 
 GOLANGCI_LINT_VERSION ?= v2.15.0
 HELM_VERSION ?= v3.22.0
+# GoReleaser v2.17 and later need a module the Go proxy here refuses.
+GORELEASER_VERSION ?= v2.16.0
+GORELEASER ?= $(GOBIN)/goreleaser
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 LISTEN    ?= :9856
 HELM      ?= $(GOBIN)/helm
@@ -26,7 +30,7 @@ MANIFESTS := deploy/kubernetes/certview-exporter.yaml
 MANIFEST_ARGS := certview-exporter $(CHART) --namespace monitoring \
 	--set credentials.existingSecret=certview-exporter-credentials --set persistence.enabled=true
 
-.PHONY: fuzz all build run test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
+.PHONY: release-snapshot goreleaser fuzz all build run test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
 
 all: build test
 
@@ -64,6 +68,27 @@ e2e: e2e-deps deploy-checks
 helm:
 	@$(GO) version -m $(HELM) 2>/dev/null | grep -q "mod[[:space:]]*helm.sh/helm/v3[[:space:]]*$(HELM_VERSION)[[:space:]]" || \
 		GOBIN=$(GOBIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# GoReleaser, pinned, from the Go module proxy.
+goreleaser:
+	@$(GO) version -m $(GORELEASER) 2>/dev/null | grep -q "mod[[:space:]]*github.com/goreleaser/goreleaser/v2[[:space:]]*$(GORELEASER_VERSION)[[:space:]]" || \
+		GOBIN=$(GOBIN) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+# Every release tarball (linux, darwin, windows on amd64 and arm64) and sha256sums.txt in
+# dist/, as a snapshot of the working tree; then the checksums are verified and the
+# linux/amd64 binary must print this VERSION.
+release-snapshot: goreleaser
+	$(GORELEASER) check
+	VERSION=$(VERSION) $(GORELEASER) release --snapshot --clean --skip=publish
+	cd dist && sha256sum --check --strict sha256sums.txt
+	@tarball=dist/$(BINARY)-$(VERSION)-snapshot.linux-amd64.tar.gz; \
+	for os in linux darwin windows; do for arch in amd64 arm64; do \
+		test -f dist/$(BINARY)-$(VERSION)-snapshot.$$os-$$arch.tar.gz || { echo "missing the $$os/$$arch tarball"; exit 1; }; done; done; \
+	tar -tzf $$tarball | sort | tee /dev/stderr | grep -qx "$(BINARY)-$(VERSION)-snapshot.linux-amd64/config.example.yml" || { echo "the tarball lacks config.example.yml"; exit 1; }; \
+	for f in LICENSE README.md $(BINARY); do tar -tzf $$tarball | grep -qx "$(BINARY)-$(VERSION)-snapshot.linux-amd64/$$f" || { echo "the tarball lacks $$f"; exit 1; }; done; \
+	dir=$$(mktemp -d); tar -xzf $$tarball -C $$dir; \
+	got=$$($$dir/$(BINARY)-$(VERSION)-snapshot.linux-amd64/$(BINARY) --version 2>&1 | head -1); rm -rf $$dir; echo "$$got"; \
+	echo "$$got" | grep -q "version $(VERSION)-snapshot " || { echo "the linux/amd64 binary does not print version $(VERSION)-snapshot"; exit 1; }
 
 # Plain Kubernetes manifests for users without Helm, rendered from the chart.
 manifests: helm
@@ -104,7 +129,7 @@ fuzz:
 	done
 
 clean:
-	rm -f $(BINARY) bench.out coverage-certview.out fuzz-*.log
+	rm -rf $(BINARY) bench.out coverage-certview.out fuzz-*.log dist
 
 vet:
 	$(GO) vet ./...
@@ -121,8 +146,10 @@ cover-certview:
 
 # Benchmarks, each reported as a ratio to a baseline from the same run, then the scale
 # table (1k/3k, 10k/30k, 100k/300k certificates/instances against the simulator; about
-# five minutes). SCALE_SIZES=1000,10000 limits the sizes.
+# five minutes; SCALE_SIZES=1000,10000 limits the sizes), then the API calls of full and
+# incremental polls at 100k/300k (about a minute; BUDGET_SIZE=1000,3000 shrinks it).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1x} ./certview/ ./collector/ | tee bench.out
 	@awk -f .ci/benchratio.awk bench.out
 	$(GO) test -tags scale -count=1 -run TestScaleTable -timeout 60m -v . | grep -E '^\|' | tee -a bench.out
+	$(GO) test -tags scale -count=1 -run TestIncrementalBudgetTable -timeout 60m -v ./collector/ | grep -E '^(\||\()' | tee -a bench.out

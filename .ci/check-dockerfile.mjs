@@ -35,7 +35,14 @@ for (const a of df.getARGs()) {
 }
 const build = df.getInstructions().find((i) => i.getKeyword() === 'RUN' && / go build /.test(i.getArgumentsContent() ?? ''));
 if (!build) problems.push('no RUN with go build');
-const cmd = (build?.getArgumentsContent() ?? '').replace(/\$\{?(\w+)\}?/g, (m, n) => (n in args ? args[n] : m));
+const raw = build?.getArgumentsContent() ?? '';
+for (const want of ['GOOS=${TARGETOS}', 'GOARCH=${TARGETARCH}', 'version.Version=$(cat VERSION)']) {
+  if (!raw.includes(want)) problems.push(`the build command lacks ${want} (multi-arch builds, the VERSION file)`);
+}
+if (!/--platform=\$BUILDPLATFORM/.test(content.split('\n')[froms[0].getRange().start.line])) {
+  problems.push('the build stage does not run on $BUILDPLATFORM');
+}
+const cmd = raw.replace(/\$\{?(\w+)\}?/g, (m, n) => (n in args ? args[n] : m));
 for (const want of ['CGO_ENABLED=0', '-ldflags', 'version.Version=', '-trimpath']) {
   if (!cmd.includes(want)) problems.push(`the build command lacks ${want}`);
 }
