@@ -70,11 +70,14 @@ func objectLines(t *testing.T, snap *Snapshot, at time.Time, drop map[int64]bool
 }
 
 // freshFull is what a full poll of the simulator's inventory gives now.
-func freshFull(t *testing.T, r *rig) *Snapshot {
+func freshFull(t *testing.T, r *rig) *Snapshot { return freshFullWith(t, r, nil) }
+
+// freshFullWith is freshFull with an instance filter.
+func freshFullWith(t *testing.T, r *rig, instanceFilter *certview.Filter) *Snapshot {
 	t.Helper()
 	so := r.srv.Sim.Options()
 	c, err := certview.New(certview.Config{BaseURL: r.srv.URL, Credentials: certview.Credentials{Username: so.Username, Password: so.Password},
-		Clock: r.clock, RateLimit: certview.RateLimit{Calls: 100000, Window: time.Hour}})
+		Clock: r.clock, RateLimit: certview.RateLimit{Calls: 100000, Window: time.Hour}, InstanceFilter: instanceFilter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,25 +227,8 @@ func TestAnANDFilterIsNarrowed(t *testing.T) {
 			t.Fatalf("instance %d on port %d passed the filter", in.ID, in.Port)
 		}
 	}
-	fresh := freshFullFiltered(t, r)
+	fresh := freshFullWith(t, r, &certview.Filter{Filters: []certview.FilterTerm{{Field: "instance.port", Operator: "EQUALS", Value: "443"}}})
 	sameLines(t, "filtered", objectLines(t, snap, r.clock.Now(), nil), objectLines(t, fresh, r.clock.Now(), nil))
-}
-
-func freshFullFiltered(t *testing.T, r *rig) *Snapshot {
-	t.Helper()
-	so := r.srv.Sim.Options()
-	c, err := certview.New(certview.Config{BaseURL: r.srv.URL, Credentials: certview.Credentials{Username: so.Username, Password: so.Password},
-		Clock: r.clock, RateLimit: certview.RateLimit{Calls: 100000, Window: time.Hour},
-		InstanceFilter: &certview.Filter{Filters: []certview.FilterTerm{{Field: "instance.port", Operator: "EQUALS", Value: "443"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s := NewScheduler(c, SchedulerOptions{Interval: time.Hour, Clock: r.clock, Thresholds: r.sched.opts.Thresholds})
-	if err := s.Poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s.Snapshot()
 }
 
 // TestIncrementalFaults: a fault mid-poll keeps the snapshot and its watermark; an
