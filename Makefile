@@ -84,8 +84,8 @@ release-snapshot: goreleaser
 	@tarball=dist/$(BINARY)-$(VERSION)-snapshot.linux-amd64.tar.gz; \
 	for os in linux darwin windows; do for arch in amd64 arm64; do \
 		test -f dist/$(BINARY)-$(VERSION)-snapshot.$$os-$$arch.tar.gz || { echo "missing the $$os/$$arch tarball"; exit 1; }; done; done; \
-	tar -tzf $$tarball | sort | tee /dev/stderr | grep -qx "$(BINARY)-$(VERSION)-snapshot.linux-amd64/config.example.yml" || { echo "the tarball lacks config.example.yml"; exit 1; }; \
-	for f in LICENSE README.md $(BINARY); do tar -tzf $$tarball | grep -qx "$(BINARY)-$(VERSION)-snapshot.linux-amd64/$$f" || { echo "the tarball lacks $$f"; exit 1; }; done; \
+	tar -tzf $$tarball | sort; \
+	for f in LICENSE README.md config.example.yml $(BINARY); do tar -tzf $$tarball | grep -qx "$(BINARY)-$(VERSION)-snapshot.linux-amd64/$$f" || { echo "the tarball lacks $$f"; exit 1; }; done; \
 	dir=$$(mktemp -d); tar -xzf $$tarball -C $$dir; \
 	got=$$($$dir/$(BINARY)-$(VERSION)-snapshot.linux-amd64/$(BINARY) --version 2>&1 | head -1); rm -rf $$dir; echo "$$got"; \
 	echo "$$got" | grep -q "version $(VERSION)-snapshot " || { echo "the linux/amd64 binary does not print version $(VERSION)-snapshot"; exit 1; }
