@@ -21,6 +21,15 @@ type ListStats struct {
 	Truncated  bool // the listing stopped at the endpoint's record window
 }
 
+// Add sums another listing's figures into s (for a poll made of several listings).
+func (s *ListStats) Add(o ListStats) {
+	s.Pages += o.Pages
+	s.Records += o.Records
+	s.Duplicates += o.Duplicates
+	s.Skipped += o.Skipped
+	s.Truncated = s.Truncated || o.Truncated
+}
+
 // record is the constraint for decodable records.
 type record[T any] interface {
 	*T

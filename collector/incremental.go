@@ -46,10 +46,7 @@ type listing struct {
 
 func (l *listing) add(endpoint string, st certview.ListStats) {
 	sum := l.stats[endpoint]
-	sum.Pages += st.Pages
-	sum.Records += st.Records
-	sum.Duplicates += st.Duplicates
-	sum.Skipped += st.Skipped
+	sum.Add(st)
 	l.stats[endpoint] = sum
 }
 
@@ -66,9 +63,9 @@ func (l *listing) calls() int {
 // there is no snapshot to merge into or it has no watermark (a file of an older format),
 // or when the full listing it rests on started full_interval ago or more.
 func (s *Scheduler) pollKind(prev *Snapshot, now time.Time) (kind, why string) {
-	switch {
-	case s.incrementalOff() != "":
-		return PollFull, "incremental polls are off (" + s.incrementalOff() + ")"
+	switch off := s.incrementalOff(); {
+	case off != "":
+		return PollFull, "incremental polls are off (" + off + ")"
 	case prev == nil:
 		return PollFull, "no snapshot yet"
 	case prev.Watermark.IsZero() || prev.FullStarted.IsZero():
@@ -134,21 +131,22 @@ type feeder struct {
 }
 
 func (f *feeder) certificates(p []certview.Certificate) error {
-	f.mu.Lock()
-	f.b.AddCertificates(p)
-	f.mu.Unlock()
-	f.tel.pages.Add(1)
-	f.tel.records.Add(int64(len(p)))
+	f.add(len(p), func() { f.b.AddCertificates(p) })
 	return nil
 }
 
 func (f *feeder) instances(p []certview.Instance) error {
+	f.add(len(p), func() { f.b.AddInstances(p) })
+	return nil
+}
+
+// add feeds one page of n records to the builder and counts it.
+func (f *feeder) add(n int, feed func()) {
 	f.mu.Lock()
-	f.b.AddInstances(p)
+	feed()
 	f.mu.Unlock()
 	f.tel.pages.Add(1)
-	f.tel.records.Add(int64(len(p)))
-	return nil
+	f.tel.records.Add(int64(n))
 }
 
 // listFull lists both APIs whole.
@@ -287,8 +285,7 @@ func (s *Scheduler) fetchNamed(ctx context.Context, prev *Snapshot, named map[st
 				}
 				return f.certificates(p)
 			})
-			st.Pages += one.Pages
-			st.Records += one.Records
+			st.Add(one)
 			if err != nil {
 				return st, ignored, err
 			}
