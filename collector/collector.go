@@ -36,6 +36,7 @@ type Exporter struct {
 	perInst bool
 
 	notAfter, notBefore, expiryDays, certInfo        *prometheus.Desc
+	served, expiryHist, instRank                     *prometheus.Desc
 	instGrade, instScore, instInfo                   *prometheus.Desc
 	certificates, expired, expiring, selfSigned      *prometheus.Desc
 	weakKey, weakSig, instances, protocolSupport     *prometheus.Desc
@@ -66,9 +67,12 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 		notBefore:  d(famNotBefore, "certhash"),
 		expiryDays: d(famExpiryDays, "certhash"),
 		certInfo:   d(famCertInfo, certInfoLabels...),
+		served:     d(famServed, "certhash"),
+		expiryHist: d(famExpiryHist),
 
-		instGrade: d(famGrade, "instance_id", "grade"),
-		instScore: d(famScore, "instance_id", "category"),
+		instGrade: d(famGrade, "instance_id", "certhash", "grade"),
+		instRank:  d(famRank, "instance_id", "certhash", "grade"),
+		instScore: d(famScore, "instance_id", "certhash", "category"),
 		instInfo:  d(famInstInfo, instanceInfoLabels...),
 
 		certificates:    d(famCertificates),
@@ -92,7 +96,8 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{e.notAfter, e.notBefore, e.expiryDays, e.certInfo, e.instGrade, e.instScore, e.instInfo,
+	for _, d := range []*prometheus.Desc{e.notAfter, e.notBefore, e.expiryDays, e.certInfo, e.served, e.expiryHist,
+		e.instGrade, e.instRank, e.instScore, e.instInfo,
 		e.certificates, e.expired, e.expiring, e.selfSigned, e.weakKey, e.weakSig, e.instances, e.protocolSupport,
 		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge, e.interval} {
 		ch <- d
@@ -141,6 +146,16 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	for _, days := range ExpiringWindows {
 		ch <- gauge(e.expiring, float64(s.ExpiringWithin(now, time.Duration(days)*24*time.Hour)), strconv.Itoa(days))
 	}
+	buckets, sum, count := s.ExpiryHistogram(now)
+	byBound := make(map[float64]uint64, len(buckets))
+	for k, le := range ExpiryBuckets {
+		byBound[le] = buckets[k]
+	}
+	if h, err := prometheus.NewConstHistogram(e.expiryHist, count, sum, byBound); err == nil {
+		ch <- h
+	} else {
+		ch <- prometheus.NewInvalidMetric(e.expiryHist, err)
+	}
 	ch <- gauge(e.selfSigned, float64(s.SelfSigned))
 	ch <- gauge(e.weakKey, float64(s.WeakKey))
 	ch <- gauge(e.weakSig, float64(s.WeakSignature))
@@ -163,16 +178,20 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- gauge(e.certInfo, 1, c.CertHash, c.CommonName, c.Organization, c.Issuer, c.RootIssuer, c.IssuerCategory,
 				c.SignatureAlgorithm, c.KeyAlgorithm, strconv.Itoa(c.KeySize), strconv.FormatBool(c.SelfSigned), c.Type, c.SerialNumber)
+			ch <- gauge(e.served, float64(c.Served), c.CertHash)
 		}
 	}
 	if e.perInst {
 		for i := range s.Instances {
 			in := &s.Instances[i]
 			id := strconv.FormatInt(in.ID, 10)
-			ch <- gauge(e.instGrade, 1, id, in.Grade)
+			ch <- gauge(e.instGrade, 1, id, in.CertHash, in.Grade)
+			if rank, ok := GradeRank(in.Grade); ok {
+				ch <- gauge(e.instRank, rank, id, in.CertHash, in.Grade)
+			}
 			for k, cat := range ScoreCategories {
 				if in.HasScore[k] {
-					ch <- gauge(e.instScore, in.Scores[k], id, cat)
+					ch <- gauge(e.instScore, in.Scores[k], id, in.CertHash, cat)
 				}
 			}
 			ch <- gauge(e.instInfo, 1, id, in.CertHash, strconv.FormatInt(in.AssetID, 10), in.AssetName, in.IP,

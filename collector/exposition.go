@@ -310,8 +310,11 @@ var (
 	famNotAfter   = fam("certificate_not_after_timestamp_seconds", "End of the certificate's validity (validTo), as a Unix timestamp."+cached)
 	famNotBefore  = fam("certificate_not_before_timestamp_seconds", "Start of the certificate's validity (validFrom), as a Unix timestamp."+cached)
 	famCertInfo   = fam("certificate_info", "Certificate metadata; the value is always 1."+cached)
-	famGrade      = fam("instance_grade", "The TLS grade of a server instance as a label (none when ungraded); exactly one series per instance, value 1."+cached)
-	famScore      = fam("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength."+cached)
+	famGrade      = fam("instance_grade", "The TLS grade of a server instance as a label (none when ungraded), with the certhash it presents; exactly one series per instance, value 1."+cached)
+	famRank       = fam("instance_grade_rank", "The TLS grade of a server instance as a number, higher is better: A+ 12, A 11, A- 10, B 9, C 8, D 7, E 6, F 3, T 2, M 1; absent when ungraded. For topk, bottomk and comparisons without a join."+cached)
+	famScore      = fam("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength; with the certhash the instance presents."+cached)
+	famServed     = fam("certificate_instances", "Server instances presenting the certificate: CertView's instanceCount, or the instances in the snapshot naming it when more; 0 for a certificate no server presents any more."+cached)
+	famExpiryHist = fam("certificates_expiry_days", "Distribution of the certificates' days to expiry, computed at scrape time"+cachedFrom+" It describes the inventory now (a gauge histogram): read its buckets directly, never through rate() or increase(). Expired certificates fall in every bucket.")
 	famInstInfo   = fam("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached)
 )
 
@@ -339,6 +342,7 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *Snapshot, now time.Time) {
 		lw.label1("within_days", strconv.Itoa(days))
 		lw.float(float64(s.ExpiringWithin(now, time.Duration(days)*24*time.Hour)))
 	}
+	e.writeExpiryHistogram(lw, s, now)
 	lw.single(famSelfSigned, float64(s.SelfSigned))
 	lw.single(famWeakKey, float64(s.WeakKey))
 	lw.single(famWeakSig, float64(s.WeakSignature))
@@ -354,6 +358,26 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *Snapshot, now time.Time) {
 		lw.label1("protocol", certview.Protocol(p).String())
 		lw.float(float64(n))
 	}
+}
+
+// writeExpiryHistogram writes qualys_certview_certificates_expiry_days: a few series
+// that show the expiry distribution without reading every certificate's series.
+func (e *Exposition) writeExpiryHistogram(lw *lineWriter, s *Snapshot, now time.Time) {
+	buckets, sum, count := s.ExpiryHistogram(now)
+	lw.typedFamily(famExpiryHist, "histogram")
+	bucket := famExpiryHist.name + "_bucket"
+	for k, le := range ExpiryBuckets {
+		lw.raw(bucket)
+		lw.label1("le", strconv.FormatFloat(le, 'g', -1, 64))
+		lw.float(float64(buckets[k]))
+	}
+	lw.raw(bucket)
+	lw.label1("le", "+Inf")
+	lw.float(float64(count))
+	lw.raw(famExpiryHist.name + "_sum")
+	lw.float(sum)
+	lw.raw(famExpiryHist.name + "_count")
+	lw.float(float64(count))
 }
 
 // sortedGrades lists the grades in Grades order, then any others.
@@ -384,34 +408,52 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
 			lw.raw("} 1\n")
 			lw.flushIfFull()
 		}
+		lw.family(famServed)
+		for i := range s.Certificates {
+			c := &s.Certificates[i]
+			lw.raw(famServed.name)
+			lw.label1("certhash", c.CertHash)
+			lw.float(float64(c.Served))
+			lw.flushIfFull()
+		}
 	}
 	if e.perInst {
 		lw.family(famGrade)
-		var id []byte
 		for i := range s.Instances {
 			in := &s.Instances[i]
-			id = strconv.AppendInt(id[:0], in.ID, 10)
 			lw.raw(famGrade.name)
-			lw.raw(`{instance_id="`)
-			lw.bytes(id)
+			lw.instanceLabels(in)
 			lw.raw(`",grade="`)
 			lw.escaped(in.Grade)
 			lw.raw("\"} 1\n")
 			lw.flushIfFull()
 		}
+		lw.family(famRank)
+		for i := range s.Instances {
+			in := &s.Instances[i]
+			rank, ok := GradeRank(in.Grade)
+			if !ok {
+				continue
+			}
+			lw.raw(famRank.name)
+			lw.instanceLabels(in)
+			lw.raw(`",grade="`)
+			lw.escaped(in.Grade)
+			lw.raw(`"}`)
+			lw.float(rank)
+			lw.flushIfFull()
+		}
 		lw.family(famScore)
 		for i := range s.Instances {
 			in := &s.Instances[i]
-			id = strconv.AppendInt(id[:0], in.ID, 10)
 			for k, cat := range ScoreCategories {
 				if !in.HasScore[k] {
 					continue
 				}
 				lw.raw(famScore.name)
-				lw.raw(`{category="`)
+				lw.instanceLabels(in)
+				lw.raw(`",category="`)
 				lw.raw(cat)
-				lw.raw(`",instance_id="`)
-				lw.bytes(id)
 				lw.raw(`"}`)
 				lw.float(in.Scores[k])
 			}
@@ -478,8 +520,20 @@ func (l *lineWriter) flush() {
 func (l *lineWriter) raw(s string)   { l.buf = append(l.buf, s...) }
 func (l *lineWriter) bytes(b []byte) { l.buf = append(l.buf, b...) }
 
-// family writes the HELP and TYPE lines; every family here is a gauge.
-func (l *lineWriter) family(f family) {
+// instanceLabels opens the label set of a per-instance series, leaving the certhash
+// value's quote open: `{instance_id="1",certhash="abc`.
+func (l *lineWriter) instanceLabels(in *Instance) {
+	l.raw(`{instance_id="`)
+	l.int(in.ID)
+	l.raw(`",certhash="`)
+	l.escaped(in.CertHash)
+}
+
+// family writes the HELP and TYPE lines of a gauge.
+func (l *lineWriter) family(f family) { l.typedFamily(f, "gauge") }
+
+// typedFamily writes the HELP and TYPE lines.
+func (l *lineWriter) typedFamily(f family, typ string) {
 	l.flushIfFull()
 	l.raw("# HELP ")
 	l.raw(f.name)
@@ -487,7 +541,9 @@ func (l *lineWriter) family(f family) {
 	l.escapedHelp(f.help)
 	l.raw("\n# TYPE ")
 	l.raw(f.name)
-	l.raw(" gauge\n")
+	l.buf = append(l.buf, ' ')
+	l.raw(typ)
+	l.buf = append(l.buf, '\n')
 }
 
 // single writes a family of one unlabelled gauge.

@@ -5,8 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"math"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +88,17 @@ func series(mf *dto.MetricFamily) map[string]float64 {
 		for _, l := range m.GetLabel() {
 			parts = append(parts, l.GetName()+"="+l.GetValue())
 		}
-		out[strings.Join(sortedCopy(parts), ",")] = m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		key := strings.Join(sortedCopy(parts), ",")
+		out[key] = m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		if h := m.GetHistogram(); h != nil {
+			out[key+",sum"], out[key+",count"] = h.GetSampleSum(), float64(h.GetSampleCount())
+			for _, b := range h.GetBucket() {
+				if math.IsInf(b.GetUpperBound(), 1) {
+					continue // the text parser keeps the +Inf bucket, the reference has it implicit
+				}
+				out[key+",le="+strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)] = float64(b.GetCumulativeCount())
+			}
+		}
 	}
 	return out
 }

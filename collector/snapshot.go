@@ -37,8 +37,12 @@ type Certificate struct {
 	NotBefore          time.Time
 	NotAfter           time.Time
 	InstanceCount      int
-	WeakKey            bool
-	WeakSignature      bool
+	// Served is how many server instances present the certificate: CertView's
+	// instanceCount, or the instances in the snapshot naming it when they are more
+	// (an incremental poll can see a new instance before the certificate's count).
+	Served        int
+	WeakKey       bool
+	WeakSignature bool
 }
 
 // Instance is one server instance in a snapshot.
@@ -279,8 +283,10 @@ func newSnapshot(certs []Certificate, ins []Instance, taken time.Time, took time
 	for _, g := range Grades {
 		s.GradeCounts[g] = 0
 	}
+	naming := make(map[string]int, len(kept))
 	for i := range s.Instances {
 		in := &s.Instances[i]
+		naming[in.CertHash]++
 		s.GradeCounts[in.Grade]++
 		for p := range s.ProtocolCounts {
 			if in.Protocols.Supports(certview.Protocol(p)) {
@@ -288,8 +294,41 @@ func newSnapshot(certs []Certificate, ins []Instance, taken time.Time, took time
 			}
 		}
 	}
+	for i := range kept {
+		kept[i].Served = max(kept[i].InstanceCount, naming[kept[i].CertHash])
+	}
 	return s
 }
+
+// ExpiryBuckets are the upper bounds, in days, of the expiry-days histogram.
+var ExpiryBuckets = []float64{0, 7, 14, 30, 60, 90, 180, 365, 730}
+
+// ExpiryHistogram describes the certificates' days to expiry at now as a histogram: the
+// cumulative count at or below each of ExpiryBuckets (an expired certificate counts in
+// every bucket), the sum of the days, and the count of certificates with a not-after.
+func (s *Snapshot) ExpiryHistogram(now time.Time) (buckets []uint64, sum float64, count uint64) {
+	at := float64(now.UnixNano()) / 1e9
+	buckets = make([]uint64, len(ExpiryBuckets))
+	for k, le := range ExpiryBuckets {
+		limit := at + le*86400
+		buckets[k] = uint64(sort.Search(len(s.notAfter), func(i int) bool { return float64(s.notAfter[i]) > limit }))
+	}
+	var total int64
+	for _, t := range s.notAfter {
+		total += t
+	}
+	n := float64(len(s.notAfter))
+	return buckets, (float64(total) - n*at) / 86400, uint64(len(s.notAfter))
+}
+
+// GradeRank ranks a grade, higher is better: A+ 12, A 11, A- 10, B 9, C 8, D 7, E 6,
+// F 3, T 2 (not trusted) and M 1 (name mismatch). Ungraded and unknown grades have none.
+func GradeRank(grade string) (float64, bool) {
+	r, ok := gradeRanks[grade]
+	return r, ok
+}
+
+var gradeRanks = map[string]float64{"A+": 12, "A": 11, "A-": 10, "B": 9, "C": 8, "D": 7, "E": 6, "F": 3, "T": 2, "M": 1}
 
 // KeyAlgorithm is the key family: v2.1's publicKeyAlgorithm when present, else what the
 // signature algorithm names (ECDSA, DSA), else RSA.
