@@ -178,7 +178,7 @@ func TestGeneratedInventoryDecodesWithoutSkips(t *testing.T) {
 			t.Errorf("no instance graded %q in %v", g, grades)
 		}
 	}
-	var expired, selfSigned, ec, sha1 int
+	var expired, selfSigned, ec, sha1, stale int
 	for _, c := range certs {
 		if c.ValidTo.Before(epoch) {
 			expired++
@@ -192,12 +192,18 @@ func TestGeneratedInventoryDecodesWithoutSkips(t *testing.T) {
 		if strings.HasPrefix(c.SignatureAlgorithm, "SHA1") {
 			sha1++
 		}
-		if c.InstanceCount < 2 {
+		switch {
+		case c.InstanceCount == 0:
+			// Stale: replaced everywhere, expired or about to.
+			if stale++; c.ValidTo.After(epoch.Add(30 * 24 * time.Hour)) {
+				t.Errorf("stale certificate %s is valid for more than 30 days", c.CertHash)
+			}
+		case c.InstanceCount < 2:
 			t.Fatalf("certificate %s has %d instances, want several", c.CertHash, c.InstanceCount)
 		}
 	}
-	if expired != 20 || selfSigned != 20 || ec != 80 || sha1 != 20 {
-		t.Errorf("spread: %d expired, %d self-signed, %d EC, %d SHA-1", expired, selfSigned, ec, sha1)
+	if expired != 20 || selfSigned != 20 || ec != 80 || sha1 != 20 || stale != 45 {
+		t.Errorf("spread: %d expired, %d self-signed, %d EC, %d SHA-1, %d stale", expired, selfSigned, ec, sha1, stale)
 	}
 	// Odd instances carry lastFound in seconds, even ones in milliseconds; both decode alike.
 	for _, in := range ins[:4] {

@@ -148,8 +148,8 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	buckets, sum, count := s.ExpiryHistogram(now)
 	byBound := make(map[float64]uint64, len(buckets))
-	for k, le := range ExpiryBuckets {
-		byBound[le] = buckets[k]
+	for k, le := range ExpiryBucketDays {
+		byBound[le*86400] = buckets[k]
 	}
 	if h, err := prometheus.NewConstHistogram(e.expiryHist, count, sum, byBound); err == nil {
 		ch <- h

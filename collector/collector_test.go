@@ -3,8 +3,11 @@ package collector
 import (
 	"context"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +29,7 @@ var snapshotFamilies = []string{
 	"qualys_certview_instance_score",
 	"qualys_certview_instance_grade_rank",
 	"qualys_certview_certificate_instances",
-	"qualys_certview_certificates_expiry_days",
+	"qualys_certview_certificates_time_to_expiry_seconds",
 	"qualys_certview_instance_info",
 	"qualys_certview_certificates",
 	"qualys_certview_certificates_expired",
@@ -307,5 +310,88 @@ qualys_certview_api_version_info{endpoint="certificates",version="v2"} 1
 qualys_certview_api_version_info{endpoint="instances",version="v2"} 1
 `), names[0]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The series that let dashboards and rules select by index instead of joining: the
+// expiry histogram, each certificate's instance count (0 for a stale one) and each
+// instance's grade rank with the certhash it presents, all checked against the
+// simulator's records.
+func TestIndexFriendlySeriesMatchInventory(t *testing.T) {
+	inv := certviewtest.Inventory{Seed: 9, Certificates: 200, Instances: 500, Now: epoch}
+	r, e := polledExporter(t, inv, ExporterOptions{PerCertificate: true, PerInstance: true})
+	r.clock.Advance(12 * time.Hour)
+	now := r.clock.Now()
+	got := map[string]float64{}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue()
+			if h := m.GetHistogram(); h != nil {
+				for _, b := range h.GetBucket() {
+					got[key+",le="+strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)] = float64(b.GetCumulativeCount())
+				}
+				got[key+",count"], got[key+",sum"] = float64(h.GetSampleCount()), h.GetSampleSum()
+			}
+		}
+	}
+	want := map[string]float64{}
+	hist := "qualys_certview_certificates_time_to_expiry_seconds"
+	var sum float64
+	stale := 0
+	for i := 0; i < inv.Certificates; i++ {
+		c := inv.Certificate(i)
+		left := time.UnixMilli(c.ValidTo).Sub(now).Seconds()
+		sum += left
+		for _, days := range ExpiryBucketDays {
+			if left <= days*86400 {
+				want[hist+",le="+strconv.FormatFloat(days*86400, 'g', -1, 64)]++
+			}
+		}
+		want["qualys_certview_certificate_instances,certhash="+c.CertHash] = float64(c.InstanceCount)
+		if c.InstanceCount == 0 {
+			stale++
+		}
+	}
+	want[hist+",count"] = float64(inv.Certificates)
+	for j := 0; j < inv.Instances; j++ {
+		in := inv.Instance(j)
+		prefix := "qualys_certview_instance_grade_rank,certhash=" + in.Certificate.CertHash + ",grade=" + in.Grade + ",instance_id=" + strconv.FormatInt(in.ID, 10)
+		// The rank orders the grades from best to worst, as Grades lists them.
+		if k := slices.Index(Grades, in.Grade); k >= 0 && in.Grade != "none" {
+			rank, _ := GradeRank(in.Grade)
+			want[prefix] = rank
+			for _, worse := range Grades[k+1 : len(Grades)-1] {
+				if r, _ := GradeRank(worse); r >= rank {
+					t.Fatalf("grade %s ranks %v, not below %s's %v", worse, r, in.Grade, rank)
+				}
+			}
+		}
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if s := got[hist+",sum"]; math.Abs(s-sum) > 1 {
+		t.Errorf("%s_sum = %v, want %v", hist, s, sum)
+	}
+	if stale == 0 || want[hist+",le=0"] == 0 {
+		t.Fatalf("the inventory has %d stale and %v expired certificates", stale, want[hist+",le=0"])
+	}
+	// Ungraded instances have no rank.
+	for k := range got {
+		if strings.HasPrefix(k, "qualys_certview_instance_grade_rank,") && strings.Contains(k, ",grade=none,") {
+			t.Fatalf("an ungraded instance has a rank: %s", k)
+		}
 	}
 }

@@ -314,7 +314,7 @@ var (
 	famRank       = fam("instance_grade_rank", "The TLS grade of a server instance as a number, higher is better: A+ 12, A 11, A- 10, B 9, C 8, D 7, E 6, F 3, T 2, M 1; absent when ungraded. For topk, bottomk and comparisons without a join."+cached)
 	famScore      = fam("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength; with the certhash the instance presents."+cached)
 	famServed     = fam("certificate_instances", "Server instances presenting the certificate: CertView's instanceCount, or the instances in the snapshot naming it when more; 0 for a certificate no server presents any more."+cached)
-	famExpiryHist = fam("certificates_expiry_days", "Distribution of the certificates' days to expiry, computed at scrape time"+cachedFrom+" It describes the inventory now (a gauge histogram): read its buckets directly, never through rate() or increase(). Expired certificates fall in every bucket.")
+	famExpiryHist = fam("certificates_time_to_expiry_seconds", "Distribution of the certificates' time to expiry (negative once expired), computed at scrape time"+cachedFrom+" It describes the inventory now (a gauge histogram): read its buckets directly, never through rate() or increase(). Expired certificates fall in every bucket.")
 	famInstInfo   = fam("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached)
 )
 
@@ -360,15 +360,15 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *Snapshot, now time.Time) {
 	}
 }
 
-// writeExpiryHistogram writes qualys_certview_certificates_expiry_days: a few series
+// writeExpiryHistogram writes qualys_certview_certificates_time_to_expiry_seconds: a few series
 // that show the expiry distribution without reading every certificate's series.
 func (e *Exposition) writeExpiryHistogram(lw *lineWriter, s *Snapshot, now time.Time) {
 	buckets, sum, count := s.ExpiryHistogram(now)
 	lw.typedFamily(famExpiryHist, "histogram")
 	bucket := famExpiryHist.name + "_bucket"
-	for k, le := range ExpiryBuckets {
+	for k, le := range ExpiryBucketDays {
 		lw.raw(bucket)
-		lw.label1("le", strconv.FormatFloat(le, 'g', -1, 64))
+		lw.label1("le", strconv.FormatFloat(le*86400, 'g', -1, 64))
 		lw.float(float64(buckets[k]))
 	}
 	lw.raw(bucket)

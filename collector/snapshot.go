@@ -300,16 +300,17 @@ func newSnapshot(certs []Certificate, ins []Instance, taken time.Time, took time
 	return s
 }
 
-// ExpiryBuckets are the upper bounds, in days, of the expiry-days histogram.
-var ExpiryBuckets = []float64{0, 7, 14, 30, 60, 90, 180, 365, 730}
+// ExpiryBucketDays are the upper bounds, in days, of the time-to-expiry histogram.
+var ExpiryBucketDays = []float64{0, 7, 14, 30, 60, 90, 180, 365, 730}
 
-// ExpiryHistogram describes the certificates' days to expiry at now as a histogram: the
-// cumulative count at or below each of ExpiryBuckets (an expired certificate counts in
-// every bucket), the sum of the days, and the count of certificates with a not-after.
+// ExpiryHistogram describes the certificates' time to expiry at now as a histogram in
+// seconds: the cumulative count at or below each of ExpiryBucketDays (an expired
+// certificate counts in every bucket), the sum of the times, and the count of
+// certificates with a not-after.
 func (s *Snapshot) ExpiryHistogram(now time.Time) (buckets []uint64, sum float64, count uint64) {
 	at := float64(now.UnixNano()) / 1e9
-	buckets = make([]uint64, len(ExpiryBuckets))
-	for k, le := range ExpiryBuckets {
+	buckets = make([]uint64, len(ExpiryBucketDays))
+	for k, le := range ExpiryBucketDays {
 		limit := at + le*86400
 		buckets[k] = uint64(sort.Search(len(s.notAfter), func(i int) bool { return float64(s.notAfter[i]) > limit }))
 	}
@@ -318,7 +319,7 @@ func (s *Snapshot) ExpiryHistogram(now time.Time) (buckets []uint64, sum float64
 		total += t
 	}
 	n := float64(len(s.notAfter))
-	return buckets, (float64(total) - n*at) / 86400, uint64(len(s.notAfter))
+	return buckets, float64(total) - n*at, uint64(len(s.notAfter))
 }
 
 // GradeRank ranks a grade, higher is better: A+ 12, A 11, A- 10, B 9, C 8, D 7, E 6,

@@ -275,7 +275,8 @@ var domains = []string{"example.com", "example.org", "corp.example.net", "shop.e
 func timeISO(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000+00:00") }
 
 // CertificateIndex returns the generated certificate index that instance j serves. An
-// instance added by churn serves the certificate added with it.
+// instance added by churn serves the certificate added with it. The instances that would
+// serve a stale certificate serve its neighbour three places on (or 17 back, at the end).
 func (inv *Inventory) CertificateIndex(j int) int {
 	if j >= inv.Instances {
 		return inv.Certificates + j - inv.Instances
@@ -283,18 +284,45 @@ func (inv *Inventory) CertificateIndex(j int) int {
 	if inv.Certificates == 0 {
 		return -1
 	}
-	return j % inv.Certificates
+	c := j % inv.Certificates
+	if inv.Stale(c) {
+		if c+3 < inv.Certificates {
+			return c + 3
+		}
+		return c - 17
+	}
+	return c
+}
+
+// Stale says whether generated certificate i is stale: still in the inventory but
+// presented by no server (instanceCount 0), as a certificate is once it was replaced
+// everywhere. Three in four of the expired and soon-to-expire cases are stale, as at a
+// real subscription, where most of those are certificates already replaced; the first
+// twenty certificates hold each case served.
+func (inv *Inventory) Stale(i int) bool {
+	return i >= 0 && i < inv.Certificates && i%20 < 3 && (i/20)%4 != 0
 }
 
 // instancesOf lists the generated instances that serve generated certificate i.
 func (inv *Inventory) instancesOf(i int) []int {
 	var out []int
-	if i >= inv.Certificates {
+	switch {
+	case i >= inv.Certificates:
 		out = []int{inv.Instances + i - inv.Certificates}
-	} else {
-		for j := i; j < inv.Instances; j += inv.Certificates {
-			out = append(out, j)
+	case inv.Stale(i):
+	default:
+		// Its own instances, and those of a stale certificate that moved to it.
+		for _, from := range []int{i, i - 3, i + 17} {
+			if from != i && !inv.Stale(from) {
+				continue
+			}
+			for j := from; j < inv.Instances; j += inv.Certificates {
+				if inv.CertificateIndex(j) == i {
+					out = append(out, j)
+				}
+			}
 		}
+		slices.Sort(out)
 	}
 	return slices.DeleteFunc(out, inv.Removed)
 }

@@ -852,10 +852,7 @@ func (s *Simulator) assetsOf(certhash string) *assetList {
 		if hash(inv.Seed, "cert", ci) != certhash {
 			continue
 		}
-		var own []int
-		for j := ci; j < inv.Instances; j += inv.Certificates {
-			own = append(own, j)
-		}
+		own := inv.instancesOf(ci)
 		extra := 0
 		if ci == 0 {
 			extra = inv.BigCertAssets
