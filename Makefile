@@ -30,7 +30,7 @@ MANIFESTS := deploy/kubernetes/certview-exporter.yaml
 MANIFEST_ARGS := certview-exporter $(CHART) --namespace monitoring \
 	--set credentials.existingSecret=certview-exporter-credentials --set persistence.enabled=true
 
-.PHONY: release-snapshot goreleaser fuzz all build run test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
+.PHONY: bench-dashboards release-snapshot goreleaser fuzz all build run test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
 
 all: build test
 
@@ -54,6 +54,14 @@ lint: vet
 	@$(GO) version -m $(GOBIN)/golangci-lint 2>/dev/null | grep -q "mod[[:space:]]*github.com/golangci/golangci-lint/v2[[:space:]]*$(GOLANGCI_LINT_VERSION)[[:space:]]" || \
 		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	$(GOBIN)/golangci-lint run --build-tags e2e ./...
+
+# Dashboards and rules through a real Prometheus (Debian's, with the shipped rules) at
+# 1k/3k and 100k/300k: every dashboard query's time and series, rule-group evaluation
+# times, Prometheus's memory with and without rules, active alerts. Not part of `make
+# test`; it takes about half an hour and 20 GB. BENCH_SIZES, BENCH_ROUNDS and BENCH_OUT
+# (a file for the Markdown table) tune it.
+bench-dashboards:
+	$(GO) test -count=1 -tags 'e2e dashbench' -run TestDashboardBench -timeout 90m -v .
 
 # End-to-end: the rules under promtool; the built binary against the simulator; the demo
 # under a real Prometheus (with the shipped rules) and Alertmanager, every dashboard query

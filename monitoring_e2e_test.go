@@ -79,12 +79,22 @@ func TestMonitoringStack(t *testing.T) {
 
 	checkDashboards(t, prom)
 
-	// Alerts: what the demo inventory must raise, counted against the exporter's own counts.
-	expired := prom.scalar("sum(qualys_certview_certificates_expired)")
-	failing := prom.scalar(`sum(qualys_certview_instances{grade=~"F|T|M"})`)
-	belowB := prom.scalar(`sum(qualys_certview_instances{grade=~"C|D|E"})`)
-	expiring7 := prom.scalar(`count(qualys_certview_certificate_expiry_days < 7 and qualys_certview_certificate_expiry_days >= 0)`)
-	expiring30 := prom.scalar(`count(qualys_certview_certificate_expiry_days < 30 and qualys_certview_certificate_expiry_days >= 7)`)
+	// Alerts: what the demo inventory must raise, counted from the exporter's own series.
+	// Expiry alerts are per served certificate; grade alerts per grade present.
+	served := "and on (job, instance, certhash) qualys_certview_certificate_instances > 0"
+	expired := prom.scalar("count(qualys_certview_certificate_expiry_days < 0 " + served + ")")
+	expiring7 := prom.scalar("count((qualys_certview_certificate_expiry_days < 7 and qualys_certview_certificate_expiry_days >= 0) " + served + ")")
+	expiring30 := prom.scalar("count((qualys_certview_certificate_expiry_days < 30 and qualys_certview_certificate_expiry_days >= 7) " + served + ")")
+	failing := prom.scalar(`count(qualys_certview_instances{grade=~"F|T|M"} > 0)`)
+	belowB := prom.scalar(`count(qualys_certview_instances{grade=~"C|D|E"} > 0)`)
+	// Stale certificates: expired or expiring, presented by no server. They raise nothing.
+	stale := map[string]bool{}
+	for _, s := range prom.query("qualys_certview_certificate_expiry_days < 30 and on (job, instance, certhash) qualys_certview_certificate_instances == 0") {
+		stale[s.Metric["certhash"]] = true
+	}
+	if len(stale) == 0 {
+		t.Fatal("the demo inventory has no stale certificate")
+	}
 	want := map[string]int{
 		"CertViewCertificateExpired":          int(expired),
 		"CertViewCertificateExpiringCritical": int(expiring7),
@@ -121,6 +131,9 @@ func TestMonitoringStack(t *testing.T) {
 		}
 		switch name {
 		case "CertViewCertificateExpired", "CertViewCertificateExpiringCritical", "CertViewCertificateExpiringSoon":
+			if stale[a.Labels["certhash"]] {
+				t.Fatalf("%s for certificate %s, which no server presents", name, a.Labels["certhash"])
+			}
 			if a.Labels["certhash"] == "" || a.Labels["common_name"] == "" || a.Labels["issuer"] == "" {
 				t.Fatalf("%s without certhash, common_name or issuer: %v", name, a.Labels)
 			}
@@ -135,8 +148,9 @@ func TestMonitoringStack(t *testing.T) {
 				t.Fatalf("%s severity %q", name, a.Labels["severity"])
 			}
 		case "CertViewInstanceGradeFailing", "CertViewInstanceGradeBelowB":
-			if a.Labels["instance_id"] == "" || a.Labels["asset_name"] == "" || a.Labels["port"] == "" || a.Labels["grade"] == "" {
-				t.Fatalf("%s without instance labels: %v", name, a.Labels)
+			if a.Labels["grade"] == "" || !strings.Contains(a.Annotations["description"], "among them ") ||
+				strings.Contains(a.Annotations["description"], "among them .") {
+				t.Fatalf("%s without its grade or examples: %v %s", name, a.Labels, a.Annotations["description"])
 			}
 		}
 	}
@@ -145,7 +159,7 @@ func TestMonitoringStack(t *testing.T) {
 		names = append(names, fmt.Sprintf("%s=%d", n, c))
 	}
 	sort.Strings(names)
-	t.Logf("alerts in Alertmanager: %s", strings.Join(names, " "))
+	t.Logf("alerts in Alertmanager: %s; %d stale certificates raised none", strings.Join(names, " "), len(stale))
 }
 
 // localPrometheusConfig rewrites the compose stack's prometheus.yml for this machine:
@@ -274,7 +288,9 @@ func (p *promAPI) scalar(q string) float64 {
 
 var (
 	labelValues = regexp.MustCompile(`^label_values\((.*),\s*(\w+)\)$`)
-	variableRef = regexp.MustCompile(`\$\{?(\w+)\}?`)
+	queryResult = regexp.MustCompile(`^query_result\((.*)\)$`)
+	// $name, ${name} and ${name:format}.
+	variableRef = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\$(\w+)`)
 )
 
 // checkDashboards runs every query of every dashboard (panels and variables) against
@@ -287,14 +303,20 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 	if len(hashes) == 0 {
 		t.Fatal("no instance_info to pick a certificate from")
 	}
+	var worst []string
+	for _, s := range prom.query("count by (grade) (bottomk(50, qualys_certview_instance_grade_rank))") {
+		worst = append(worst, regexp.QuoteMeta(s.Metric["grade"]))
+	}
 	vars := map[string]string{
-		"job": ".+", "instance": ".+", "common_name": ".+",
+		"job": ".+", "instance": ".+", "common_name": ".*",
 		"certhash":        hashes[0].Metric["certhash"],
+		"worst_grades":    "(" + strings.Join(worst, "|") + ")",
 		"__rate_interval": "1m", "__interval": "15s", "__range": "1h",
 	}
 	subst := func(q string) string {
 		return variableRef.ReplaceAllStringFunc(q, func(m string) string {
-			name := variableRef.FindStringSubmatch(m)[1]
+			sm := variableRef.FindStringSubmatch(m)
+			name := sm[1] + sm[2]
 			if v, ok := vars[name]; ok {
 				return v
 			}
@@ -339,6 +361,13 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 			}
 			if err := json.Unmarshal(v.Query, &query); err != nil {
 				t.Fatalf("%s: variable %s: %v", file, v.Name, err)
+			}
+			if m := queryResult.FindStringSubmatch(query.Query); m != nil {
+				if r := prom.query(subst(m[1])); len(r) == 0 {
+					t.Fatalf("%s: variable %s (%s) has no values", file, v.Name, query.Query)
+				}
+				checked++
+				continue
 			}
 			m := labelValues.FindStringSubmatch(query.Query)
 			if m == nil {

@@ -1,0 +1,552 @@
+//go:build e2e && dashbench
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDashboardBench is `make bench-dashboards`: the exporter in demo mode at each size
+// of BENCH_SIZES (certificates/instances, smallest first), scraped by Debian's
+// Prometheus, first without rules (for its memory) and then with the shipped rules. Every
+// dashboard query runs as Grafana would send it (range queries for time series, instant
+// queries for tables and stats, the variables' queries), each BENCH_ROUNDS times between
+// scrapes, beside one plain scan, count(qualys_certview_instance_grade). It prints a
+// table (and writes it to BENCH_OUT when set) and fails when the largest size misses a
+// bound: a per-certificate query over 2x its time at the smallest size, a fleet query
+// over 3x the scan or over 1,000 series, a rule group over 3x the scan, Prometheus's
+// peak memory with rules over 1.5x without, or 10,000 active alerts or more.
+func TestDashboardBench(t *testing.T) {
+	sizes := [][2]int{{1000, 3000}, {100000, 300000}}
+	if env := os.Getenv("BENCH_SIZES"); env != "" {
+		sizes = nil
+		for _, s := range strings.Split(env, ",") {
+			var c, i int
+			if _, err := fmt.Sscanf(s, "%d/%d", &c, &i); err != nil {
+				t.Fatalf("BENCH_SIZES %q: want certificates/instances,...", env)
+			}
+			sizes = append(sizes, [2]int{c, i})
+		}
+	}
+	rounds := 5
+	if env := os.Getenv("BENCH_ROUNDS"); env != "" {
+		rounds, _ = strconv.Atoi(env)
+	}
+	queries := dashboardQueries(t)
+	var runs []*benchRun
+	for _, size := range sizes {
+		runs = append(runs, benchSize(t, size, queries, rounds))
+	}
+	report := benchReport(runs, queries)
+	fmt.Println(report)
+	if out := os.Getenv("BENCH_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(runs) < 2 {
+		return
+	}
+	small, large := runs[0], runs[len(runs)-1]
+	for _, q := range queries {
+		s, l := small.times[q.key()], large.times[q.key()]
+		switch {
+		case q.perCert && l > 2*s:
+			t.Errorf("per-certificate %s: %s at the largest size, %.1fx its %s at the smallest (bound 2x)", q.key(), ms(l), ratio(l, s), ms(s))
+		case !q.perCert && l > 3*large.scan:
+			t.Errorf("fleet %s: %s, %.1fx the scan's %s (bound 3x)", q.key(), ms(l), ratio(l, large.scan), ms(large.scan))
+		}
+		if !q.perCert && large.series[q.key()] > 1000 {
+			t.Errorf("fleet %s returns %d series (bound 1,000)", q.key(), large.series[q.key()])
+		}
+	}
+	for g, d := range large.groups {
+		if d > 3*large.scan {
+			t.Errorf("rule group %s evaluates in %s, %.1fx the scan (bound 3x)", g, ms(d), ratio(d, large.scan))
+		}
+	}
+	if large.rssRules > 1.5*large.rssNoRules {
+		t.Errorf("Prometheus peak RSS %.1f GB with rules, %.2fx its %.1f GB without (bound 1.5x)", large.rssRules/1e6, large.rssRules/large.rssNoRules, large.rssNoRules/1e6)
+	}
+	if large.alerts >= 10000 {
+		t.Errorf("%d active alerts (bound 10,000)", large.alerts)
+	}
+}
+
+// dashQuery is one query a dashboard sends.
+type dashQuery struct {
+	dashboard, panel, ref string
+	kind                  string // "instant", "range", "label_values"
+	expr                  string // the PromQL, or label_values' selector
+	label                 string // for label_values
+	perCert               bool   // selects one certificate by $certhash
+	rangeSeconds          int    // the dashboard's time range, for range queries
+}
+
+func (q dashQuery) key() string { return q.dashboard + " / " + q.panel + " " + q.ref }
+
+var (
+	dashVarRef      = regexp.MustCompile(`\$\{(\w+)(?::(\w+))?\}|\$(\w+)`)
+	labelValuesCall = regexp.MustCompile(`^label_values\((.*),\s*(\w+)\)$`)
+	queryResultCall = regexp.MustCompile(`^query_result\((.*)\)$`)
+)
+
+// dashboardQueries reads every query of every dashboard: the variables' and the panels'.
+func dashboardQueries(t *testing.T) []dashQuery {
+	t.Helper()
+	files, _ := filepath.Glob("dashboards/*.json")
+	var out []dashQuery
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Title string `json:"title"`
+			Time  struct {
+				From string `json:"from"`
+			} `json:"time"`
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					RefID   string `json:"refId"`
+					Expr    string `json:"expr"`
+					Instant bool   `json:"instant"`
+				} `json:"targets"`
+			} `json:"panels"`
+			Templating struct {
+				List []struct {
+					Name  string          `json:"name"`
+					Type  string          `json:"type"`
+					Query json.RawMessage `json:"query"`
+				} `json:"list"`
+			} `json:"templating"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		from := strings.TrimPrefix(d.Time.From, "now-")
+		span, err := time.ParseDuration(from)
+		if days, ok := strings.CutSuffix(from, "d"); ok {
+			// "now-7d": days are not a Go duration unit.
+			n, _ := strconv.Atoi(days)
+			span, err = time.Duration(n)*24*time.Hour, nil
+		}
+		if err != nil {
+			t.Fatalf("%s: time range %q: %v", file, d.Time.From, err)
+		}
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		for _, v := range d.Templating.List {
+			if v.Type != "query" {
+				continue
+			}
+			var q struct {
+				Query string `json:"query"`
+			}
+			_ = json.Unmarshal(v.Query, &q)
+			dq := dashQuery{dashboard: name, panel: "variable " + v.Name}
+			if m := labelValuesCall.FindStringSubmatch(q.Query); m != nil {
+				dq.kind, dq.expr, dq.label = "label_values", m[1], m[2]
+			} else if m := queryResultCall.FindStringSubmatch(q.Query); m != nil {
+				dq.kind, dq.expr = "instant", m[1]
+			} else {
+				t.Fatalf("%s: variable %s: unexpected query %q", file, v.Name, q.Query)
+			}
+			out = append(out, dq)
+		}
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				if tg.Expr == "" {
+					continue
+				}
+				dq := dashQuery{dashboard: name, panel: p.Title, ref: tg.RefID, kind: "range", expr: tg.Expr,
+					perCert: strings.Contains(tg.Expr, "$certhash"), rangeSeconds: int(span.Seconds())}
+				if tg.Instant {
+					dq.kind = "instant"
+				}
+				out = append(out, dq)
+			}
+		}
+	}
+	return out
+}
+
+// benchRun holds what one size measured.
+type benchRun struct {
+	certs, instances int
+	scan             time.Duration            // median count(qualys_certview_instance_grade)
+	times            map[string]time.Duration // median per query
+	series           map[string]int
+	bytes            map[string]int
+	groups           map[string]time.Duration // the longest evaluation seen per rule group
+	rssNoRules       float64                  // Prometheus VmHWM, kB
+	rssRules         float64
+	alerts           int
+	scrape           time.Duration // the last scrape's duration
+	samples          map[string][]time.Duration
+}
+
+const benchScrapeInterval = 2 * time.Minute
+
+func benchSize(t *testing.T, size [2]int, queries []dashQuery, rounds int) *benchRun {
+	run := &benchRun{certs: size[0], instances: size[1], times: map[string]time.Duration{}, series: map[string]int{},
+		bytes: map[string]int{}, groups: map[string]time.Duration{}}
+	t.Logf("%d certificates, %d instances: starting the exporter", size[0], size[1])
+	exp := startExporter(t, nil, "--log.level=info", "--demo", fmt.Sprintf("--demo.certificates=%d", size[0]),
+		fmt.Sprintf("--demo.instances=%d", size[1]), "--demo.interval=24h")
+	waitUntil(t, "the exporter's first poll", 10*time.Minute, func() bool { code, _ := exp.get("/-/ready"); return code == 200 })
+	defer func() { _ = exp.cmd.Process.Kill() }()
+
+	// Without rules: Prometheus's memory for the series alone.
+	prom := startBenchProm(t, exp.addr, false)
+	prom.waitScrapes(t, 2)
+	run.rssNoRules = prom.peakRSS(t)
+	prom.stop()
+	t.Logf("without rules: peak RSS %.2f GB", run.rssNoRules/1e6)
+
+	prom = startBenchProm(t, exp.addr, true)
+	defer prom.stop()
+	prom.waitScrapes(t, 2)
+	// Every group evaluated at least once since the second scrape.
+	since := time.Now()
+	waitUntil(t, "the rule groups' evaluations", 5*time.Minute, func() bool {
+		groups := prom.ruleGroups(t)
+		for _, g := range groups {
+			if g.LastEvaluation.Before(since) {
+				return false
+			}
+		}
+		return len(groups) > 0
+	})
+
+	vars := prom.variables(t)
+	for r := 0; r < rounds; r++ {
+		prom.waitIdle(t)
+		d, _, _ := prom.timed(t, dashQuery{kind: "instant", expr: "count(qualys_certview_instance_grade)"}, nil)
+		run.addSample("scan", d)
+		for _, q := range queries {
+			prom.waitIdle(t)
+			d, n, b := prom.timed(t, q, vars)
+			run.addSample(q.key(), d)
+			run.series[q.key()], run.bytes[q.key()] = n, b
+			for _, g := range prom.ruleGroups(t) {
+				run.groups[g.Name] = max(run.groups[g.Name], time.Duration(g.EvaluationTime*float64(time.Second)))
+			}
+		}
+	}
+	run.finish()
+	run.rssRules = prom.peakRSS(t)
+	run.alerts = prom.activeAlerts(t)
+	run.scrape = time.Duration(prom.scalar(t, `scrape_duration_seconds{job="certview"}`) * float64(time.Second))
+	t.Logf("with rules: peak RSS %.2f GB, %d active alerts, scan %s", run.rssRules/1e6, run.alerts, ms(run.scan))
+	return run
+}
+
+// addSample keeps one run of a query until finish takes the medians.
+func (r *benchRun) addSample(key string, d time.Duration) {
+	if r.samples == nil {
+		r.samples = map[string][]time.Duration{}
+	}
+	r.samples[key] = append(r.samples[key], d)
+}
+
+func (r *benchRun) finish() {
+	for key, ds := range r.samples {
+		slices.Sort(ds)
+		r.times[key] = ds[len(ds)/2]
+	}
+	r.scan = r.times["scan"]
+}
+
+type benchProm struct {
+	cmd  *exec.Cmd
+	base string
+	logs *lockedBuffer
+	done chan struct{}
+}
+
+func startBenchProm(t *testing.T, target string, rules bool) *benchProm {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("global:\n  scrape_interval: %s\n  scrape_timeout: 100s\n  evaluation_interval: 1m\n", benchScrapeInterval)
+	if rules {
+		root, _ := os.Getwd()
+		cfg += fmt.Sprintf("rule_files:\n  - %s\n  - %s\n", filepath.Join(root, "deploy/prometheus/rules.yml"), filepath.Join(root, "deploy/prometheus/alerts.yml"))
+	}
+	cfg += fmt.Sprintf("scrape_configs:\n  - job_name: certview\n    static_configs:\n      - targets: [%q]\n", target)
+	write(t, filepath.Join(dir, "prometheus.yml"), cfg)
+	addr := freeAddr(t)
+	p := &benchProm{base: "http://" + addr, logs: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command("prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+addr)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("prometheus: %v (`make bench-dashboards` wants Debian's prometheus)", err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.stop)
+	waitUntil(t, "Prometheus to start", time.Minute, func() bool {
+		resp, err := http.Get(p.base + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
+}
+
+func (p *benchProm) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *benchProm) api(t *testing.T) *promAPI { return &promAPI{t: t, base: p.base} }
+
+func (p *benchProm) scalar(t *testing.T, q string) float64 {
+	r := p.api(t).query(q)
+	if len(r) == 0 {
+		return 0
+	}
+	s, _ := r[0].Value[1].(string)
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
+}
+
+// waitScrapes waits until n scrapes of the exporter have finished.
+func (p *benchProm) waitScrapes(t *testing.T, n int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d scrapes", n), time.Duration(n+2)*benchScrapeInterval, func() bool {
+		return p.scalar(t, `count_over_time(scrape_duration_seconds{job="certview"}[30m])`) >= float64(n)
+	})
+}
+
+// waitIdle waits until Prometheus is between scrapes: the last one has finished and the
+// next is at least 30 seconds away. Rule evaluations go on as they would.
+func (p *benchProm) waitIdle(t *testing.T) {
+	t.Helper()
+	waitUntil(t, "a pause between scrapes", 2*benchScrapeInterval, func() bool {
+		since := p.scalar(t, `time() - timestamp(scrape_duration_seconds{job="certview"})`)
+		took := p.scalar(t, `scrape_duration_seconds{job="certview"}`)
+		return since > took+2 && since < benchScrapeInterval.Seconds()-30
+	})
+}
+
+// variables are the values a user would have picked: every job and exporter, any common
+// name, a certificate served by three instances (as many at every size), and the worst
+// grades as the dashboard's hidden variable finds them.
+func (p *benchProm) variables(t *testing.T) map[string]string {
+	t.Helper()
+	served := p.api(t).query(`qualys_certview_certificate_instances == 3`)
+	if len(served) == 0 {
+		t.Fatal("no certificate served by three instances")
+	}
+	hashes := make([]string, 0, len(served))
+	for _, s := range served {
+		hashes = append(hashes, s.Metric["certhash"])
+	}
+	slices.Sort(hashes)
+	var worst []string
+	for _, s := range p.api(t).query(`count by (grade) (bottomk(50, qualys_certview_instance_grade_rank))`) {
+		worst = append(worst, regexp.QuoteMeta(s.Metric["grade"]))
+	}
+	slices.Sort(worst)
+	return map[string]string{"job": ".+", "instance": ".+", "common_name": ".*", "certhash": hashes[0],
+		"worst_grades": "(" + strings.Join(worst, "|") + ")"}
+}
+
+// timed runs a query as Grafana would and returns its time, series and bytes.
+func (p *benchProm) timed(t *testing.T, q dashQuery, vars map[string]string) (time.Duration, int, int) {
+	t.Helper()
+	now := time.Now()
+	step := max(q.rangeSeconds/1000, 15)
+	subst := func(s string) string {
+		return dashVarRef.ReplaceAllStringFunc(s, func(m string) string {
+			sm := dashVarRef.FindStringSubmatch(m)
+			name := sm[1] + sm[3]
+			switch name {
+			case "__rate_interval":
+				return fmt.Sprintf("%ds", max(4*15, step+15))
+			case "__interval":
+				return fmt.Sprintf("%ds", step)
+			}
+			if v, ok := vars[name]; ok {
+				return v
+			}
+			t.Fatalf("%s uses an unknown variable %s", q.key(), m)
+			return m
+		})
+	}
+	var path string
+	params := url.Values{}
+	switch q.kind {
+	case "instant":
+		path = "/api/v1/query"
+		params.Set("query", subst(q.expr))
+		params.Set("time", strconv.FormatInt(now.Unix(), 10))
+	case "range":
+		path = "/api/v1/query_range"
+		params.Set("query", subst(q.expr))
+		params.Set("start", strconv.FormatInt(now.Unix()-int64(q.rangeSeconds), 10))
+		params.Set("end", strconv.FormatInt(now.Unix(), 10))
+		params.Set("step", strconv.Itoa(step))
+	case "label_values":
+		path = "/api/v1/label/" + q.label + "/values"
+		params.Set("match[]", subst(q.expr))
+		params.Set("start", strconv.FormatInt(now.Unix()-3600, 10))
+		params.Set("end", strconv.FormatInt(now.Unix(), 10))
+	}
+	start := time.Now()
+	resp, err := http.Post(p.base+path, "application/x-www-form-urlencoded", strings.NewReader(params.Encode()))
+	if err != nil {
+		t.Fatalf("%s: %v", q.key(), err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%s: status %d: %s", q.key(), resp.StatusCode, body)
+	}
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	_ = json.Unmarshal(body, &env)
+	n := 0
+	if q.kind == "label_values" {
+		var values []string
+		_ = json.Unmarshal(env.Data, &values)
+		n = len(values)
+	} else {
+		var data struct {
+			Result json.RawMessage `json:"result"`
+		}
+		_ = json.Unmarshal(env.Data, &data)
+		var list []json.RawMessage
+		if json.Unmarshal(data.Result, &list) == nil {
+			n = len(list)
+		} else {
+			n = 1 // a scalar
+		}
+	}
+	return took, n, len(body)
+}
+
+type ruleGroup struct {
+	Name           string    `json:"name"`
+	EvaluationTime float64   `json:"evaluationTime"`
+	LastEvaluation time.Time `json:"lastEvaluation"`
+}
+
+func (p *benchProm) ruleGroups(t *testing.T) []ruleGroup {
+	var data struct {
+		Groups []ruleGroup `json:"groups"`
+	}
+	if err := p.api(t).get("/api/v1/rules", nil, &data); err != nil {
+		t.Fatal(err)
+	}
+	return data.Groups
+}
+
+func (p *benchProm) activeAlerts(t *testing.T) int {
+	var data struct {
+		Alerts []json.RawMessage `json:"alerts"`
+	}
+	if err := p.api(t).get("/api/v1/alerts", nil, &data); err != nil {
+		t.Fatal(err)
+	}
+	return len(data.Alerts)
+}
+
+func (p *benchProm) peakRSS(t *testing.T) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// benchReport is the Markdown table of the runs: each query at every size, with its
+// ratio to the smallest size (per-certificate queries) or to the scan (fleet queries).
+func benchReport(runs []*benchRun, queries []dashQuery) string {
+	var b strings.Builder
+	small, large := runs[0], runs[len(runs)-1]
+	size := func(r *benchRun) string { return fmt.Sprintf("%dk/%dk", r.certs/1000, r.instances/1000) }
+	fmt.Fprintf(&b, "Prometheus 2.42 (Debian), scrape every %s, rules every 1m; medians of each query's runs between scrapes.\n\n", benchScrapeInterval)
+	fmt.Fprintf(&b, "| | %s | %s |\n|---|---|---|\n", size(small), size(large))
+	fmt.Fprintf(&b, "| plain scan `count(qualys_certview_instance_grade)` | %s | %s |\n", ms(small.scan), ms(large.scan))
+	fmt.Fprintf(&b, "| scrape duration | %s | %s |\n", ms(small.scrape), ms(large.scrape))
+	fmt.Fprintf(&b, "| Prometheus peak RSS without rules | %.2f GB | %.2f GB |\n", small.rssNoRules/1e6, large.rssNoRules/1e6)
+	fmt.Fprintf(&b, "| Prometheus peak RSS with rules | %.2f GB (%.2fx) | %.2f GB (%.2fx) |\n", small.rssRules/1e6, small.rssRules/small.rssNoRules, large.rssRules/1e6, large.rssRules/large.rssNoRules)
+	fmt.Fprintf(&b, "| active alerts | %d | %d |\n\n", small.alerts, large.alerts)
+
+	fmt.Fprintf(&b, "| rule group | %s | %s | vs scan at %s (bound 3x) |\n|---|---|---|---|\n", size(small), size(large), size(large))
+	var names []string
+	for g := range large.groups {
+		names = append(names, g)
+	}
+	slices.Sort(names)
+	for _, g := range names {
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2fx |\n", g, ms(small.groups[g]), ms(large.groups[g]), ratio(large.groups[g], large.scan))
+	}
+	fmt.Fprintf(&b, "\n| dashboard / panel query | kind | %s | %s | ratio (bound) | series | bytes |\n|---|---|---|---|---|---|---|\n", size(small), size(large))
+	for _, q := range queries {
+		k := q.key()
+		r := fmt.Sprintf("%.2fx scan (3x)", ratio(large.times[k], large.scan))
+		if q.perCert {
+			r = fmt.Sprintf("%.2fx %s (2x)", ratio(large.times[k], small.times[k]), size(small))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %d |\n", k, q.kind, ms(small.times[k]), ms(large.times[k]), r, large.series[k], large.bytes[k])
+	}
+	return b.String()
+}
