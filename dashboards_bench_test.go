@@ -111,34 +111,7 @@ func dashboardQueries(t *testing.T) []dashQuery {
 	files, _ := filepath.Glob("dashboards/*.json")
 	var out []dashQuery
 	for _, file := range files {
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d struct {
-			Title string `json:"title"`
-			Time  struct {
-				From string `json:"from"`
-			} `json:"time"`
-			Panels []struct {
-				Title   string `json:"title"`
-				Targets []struct {
-					RefID   string `json:"refId"`
-					Expr    string `json:"expr"`
-					Instant bool   `json:"instant"`
-				} `json:"targets"`
-			} `json:"panels"`
-			Templating struct {
-				List []struct {
-					Name  string          `json:"name"`
-					Type  string          `json:"type"`
-					Query json.RawMessage `json:"query"`
-				} `json:"list"`
-			} `json:"templating"`
-		}
-		if err := json.Unmarshal(raw, &d); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
+		d := readDashboard(t, file)
 		from := strings.TrimPrefix(d.Time.From, "now-")
 		span, err := time.ParseDuration(from)
 		if days, ok := strings.CutSuffix(from, "d"); ok {
@@ -481,20 +454,7 @@ func (p *benchProm) activeAlerts(t *testing.T) int {
 	return len(data.Alerts)
 }
 
-func (p *benchProm) peakRSS(t *testing.T) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
-}
+func (p *benchProm) peakRSS(t *testing.T) float64 { return peakRSSOf(t, p.cmd.Process.Pid) }
 
 func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()

@@ -84,6 +84,23 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// peakRSSOf is a process's peak resident memory (VmHWM), in kB.
+func peakRSSOf(t *testing.T, pid int) float64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
 func startExporter(t *testing.T, env []string, args ...string) *exporterProc {
 	t.Helper()
 	p := &exporterProc{t: t, addr: freeAddr(t), logs: &lockedBuffer{}, exited: make(chan struct{})}

@@ -330,28 +330,7 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 	}
 	checked := 0
 	for _, file := range files {
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d struct {
-			Panels []struct {
-				Title   string `json:"title"`
-				Targets []struct {
-					Expr string `json:"expr"`
-				} `json:"targets"`
-			} `json:"panels"`
-			Templating struct {
-				List []struct {
-					Name  string          `json:"name"`
-					Type  string          `json:"type"`
-					Query json.RawMessage `json:"query"`
-				} `json:"list"`
-			} `json:"templating"`
-		}
-		if err := json.Unmarshal(raw, &d); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
+		d := readDashboard(t, file)
 		for _, v := range d.Templating.List {
 			if v.Type != "query" {
 				continue
@@ -392,6 +371,41 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 		}
 	}
 	t.Logf("dashboard queries checked: %d", checked)
+}
+
+// dashboardFile is what the tests read of a Grafana dashboard.
+type dashboardFile struct {
+	Time struct {
+		From string `json:"from"`
+	} `json:"time"`
+	Panels []struct {
+		Title   string `json:"title"`
+		Targets []struct {
+			RefID   string `json:"refId"`
+			Expr    string `json:"expr"`
+			Instant bool   `json:"instant"`
+		} `json:"targets"`
+	} `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name  string          `json:"name"`
+			Type  string          `json:"type"`
+			Query json.RawMessage `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+func readDashboard(t *testing.T, file string) *dashboardFile {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dashboardFile{}
+	if err := json.Unmarshal(raw, d); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return d
 }
 
 type amAlert struct {

@@ -273,21 +273,7 @@ func (p *scaleProc) timeScrapes(t *testing.T, n int) (plain, gz []time.Duration)
 	return plain, gz
 }
 
-func (p *scaleProc) peakRSS(t *testing.T) float64 {
-	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
-}
+func (p *scaleProc) peakRSS(t *testing.T) float64 { return peakRSSOf(t, p.cmd.Process.Pid) }
 
 func (p *scaleProc) stop(t *testing.T) {
 	t.Helper()
