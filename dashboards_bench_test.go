@@ -393,8 +393,15 @@ func (p *benchProm) timed(t *testing.T, q dashQuery, vars map[string]string) (ti
 		params.Set("start", strconv.FormatInt(now.Unix()-3600, 10))
 		params.Set("end", strconv.FormatInt(now.Unix(), 10))
 	}
+	// Grafana POSTs queries; the label values endpoint of Prometheus 2.42 takes GET only.
 	start := time.Now()
-	resp, err := http.Post(p.base+path, "application/x-www-form-urlencoded", strings.NewReader(params.Encode()))
+	var resp *http.Response
+	var err error
+	if q.kind == "label_values" {
+		resp, err = http.Get(p.base + path + "?" + params.Encode())
+	} else {
+		resp, err = http.Post(p.base+path, "application/x-www-form-urlencoded", strings.NewReader(params.Encode()))
+	}
 	if err != nil {
 		t.Fatalf("%s: %v", q.key(), err)
 	}
