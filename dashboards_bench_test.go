@@ -384,7 +384,10 @@ func (p *benchProm) timed(t *testing.T, q dashQuery, vars map[string]string) (ti
 	case "range":
 		path = "/api/v1/query_range"
 		params.Set("query", subst(q.expr))
-		params.Set("start", strconv.FormatInt(now.Unix()-int64(q.rangeSeconds), 10))
+		// The last step falls on now: a fresh Prometheus has only minutes of data, which
+		// a step of several minutes ending earlier would miss.
+		span := int64(q.rangeSeconds / step * step)
+		params.Set("start", strconv.FormatInt(now.Unix()-span, 10))
 		params.Set("end", strconv.FormatInt(now.Unix(), 10))
 		params.Set("step", strconv.Itoa(step))
 	case "label_values":
