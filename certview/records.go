@@ -276,10 +276,54 @@ type Interface struct {
 	Address  string `json:"address"`
 }
 
-// Tag is an asset tag.
+// Tag is an asset tag. CertView's v1 sample writes {"name", "uuid"}; other Qualys APIs
+// write {"tagId", "name"}. Both decode, by name.
 type Tag struct {
 	Name string `json:"name"`
 	UUID string `json:"uuid"`
+	ID   int64  `json:"tagId"`
+}
+
+// Tags decodes an asset's tags tolerantly: the v2 samples do not show the field, so any
+// shape other than the documented one must not cost the certificate. It accepts an array
+// of tag objects (by name, with either id field) or of plain names, and null. Elements
+// that are neither, and a value that is not an array, decode as no tags.
+type Tags []Tag
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Tags) UnmarshalJSON(b []byte) error {
+	*t = nil
+	var items []json.RawMessage
+	if json.Unmarshal(b, &items) != nil {
+		return nil
+	}
+	for _, raw := range items {
+		var obj struct {
+			Name string          `json:"name"`
+			UUID json.RawMessage `json:"uuid"`
+			ID   json.RawMessage `json:"tagId"`
+		}
+		var name string
+		switch {
+		case json.Unmarshal(raw, &name) == nil:
+			*t = append(*t, Tag{Name: name})
+		case json.Unmarshal(raw, &obj) == nil && obj.Name != "":
+			tag := Tag{Name: obj.Name}
+			_ = json.Unmarshal(obj.UUID, &tag.UUID)
+			_ = json.Unmarshal(obj.ID, &tag.ID)
+			*t = append(*t, tag)
+		}
+	}
+	return nil
+}
+
+// Names lists the tags' names, in the API's order.
+func (t Tags) Names() []string {
+	out := make([]string, 0, len(t))
+	for _, tag := range t {
+		out = append(out, tag.Name)
+	}
+	return out
 }
 
 // Asset is a host serving a certificate. The v2 certificate listing gives ID and UUID;
@@ -295,7 +339,7 @@ type Asset struct {
 	WASURL           string         `json:"wasUrl"`
 	HostInstances    []HostInstance `json:"hostInstances"`
 	Interfaces       []Interface    `json:"assetInterfaces"`
-	Tags             []Tag          `json:"tags"`
+	Tags             Tags           `json:"tags"`
 	Created          Timestamp      `json:"created"`
 	Updated          Timestamp      `json:"updated"`
 	CertificateCount int            `json:"certificateCount"`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,5 +287,37 @@ func TestCustomTypesRoundTrip(t *testing.T) {
 	}
 	if TLSv13.String() != "TLSv1.3" || Protocol(99).String() != "unknown" || len(AllProtocols()) != 6 {
 		t.Fatal("protocol names")
+	}
+}
+
+// Tags come in the v1 sample's shape, in other Qualys APIs' shape, or as plain names; a
+// shape nobody documents decodes as no tags and keeps the certificate.
+func TestDecodeTagsTolerantly(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		want []string
+	}{
+		{`[{"name":"Team-Payments","uuid":"d2ba3be1"},{"name":"Production","uuid":"x"}]`, []string{"Team-Payments", "Production"}},
+		{`[{"tagId":12,"name":"Team-Payments"}]`, []string{"Team-Payments"}},
+		{`["Team-Payments","Staging"]`, []string{"Team-Payments", "Staging"}},
+		{`[{"uuid":"no name"},42,{"name":"Production","tagId":"not a number"}]`, []string{"Production"}},
+		{`null`, []string{}},
+		{`{"list":[{"name":"Team-Payments"}]}`, []string{}},
+		{`"Team-Payments"`, []string{}},
+	} {
+		rec := `{"certhash":"abc","assets":[{"id":7,"tags":` + tc.json + `}]}`
+		var c Certificate
+		if err := json.Unmarshal([]byte(rec), &c); err != nil {
+			t.Errorf("tags %s: %v", tc.json, err)
+			continue
+		}
+		if got := c.Assets[0].Tags.Names(); !slices.Equal(got, tc.want) {
+			t.Errorf("tags %s decoded as %q, want %q", tc.json, got, tc.want)
+		}
+	}
+	var tags Tags
+	_ = json.Unmarshal([]byte(`[{"tagId":12,"name":"Team-Payments"},{"name":"B","uuid":"u-1"}]`), &tags)
+	if tags[0].ID != 12 || tags[1].UUID != "u-1" {
+		t.Errorf("tag ids decoded as %+v", tags)
 	}
 }
