@@ -71,6 +71,13 @@ type AssetRecord struct {
 	HostInstances   []HostInstanceRecord `json:"hostInstances"`
 	AssetInterfaces []InterfaceRecord    `json:"assetInterfaces,omitempty"`
 	PrimaryIP       string               `json:"primaryIp"`
+	Tags            []TagRecord          `json:"tags,omitempty"` // only with includes ASSET_TAGS
+}
+
+// TagRecord is an asset tag, in the v1 sample's shape.
+type TagRecord struct {
+	Name string `json:"name"`
+	UUID string `json:"uuid"`
 }
 
 // CertificateRecord is one record of the certificates listing, as the API sends it.
@@ -221,14 +228,20 @@ func (inv *Inventory) Instance(k int) InstanceRecord {
 	return inv.genInstance(k - len(inv.sampleInstances()))
 }
 
-// rawCertificate returns the JSON of listing record k; samples are served verbatim.
-func (inv *Inventory) rawCertificate(k int, pubKeyAlg bool) []byte {
+// rawCertificate returns the JSON of listing record k, with the assets' tags when asked
+// for; samples are served verbatim.
+func (inv *Inventory) rawCertificate(k int, pubKeyAlg, tags bool) []byte {
 	if s := inv.sampleCerts(); k < len(s) {
 		return s[k]
 	}
 	r := inv.genCertificate(k - len(inv.sampleCerts()))
 	if !pubKeyAlg {
 		r.PublicKeyAlgorithm = ""
+	}
+	if !tags {
+		for a := range r.Assets {
+			r.Assets[a].Tags = nil
+		}
 	}
 	b, _ := json.Marshal(r)
 	return b
@@ -327,6 +340,60 @@ func (inv *Inventory) instancesOf(i int) []int {
 	return slices.DeleteFunc(out, inv.Removed)
 }
 
+// Owner tags of the generated assets.
+var (
+	teamTags = []string{"Team-Payments", "Team-Identity", "Team-Platform", "Team-Search", ""}
+	envTags  = []string{"Production", "Staging", ""}
+)
+
+// AssetTags returns the tag names of generated instance j's asset, in the API's order.
+// Ownership follows the instance's home certificate (j modulo the certificates; an
+// instance added by churn, its own): the team from the home's block of twenty (Payments,
+// Identity, Platform, Search, then none), so a served certificate that expires is owned
+// by each team in turn and by none; the environment from the home's case (Production,
+// Staging, none), and for the second and later instances of a certificate that does not
+// expire soon, shifted by one each, so that such a certificate has several owners. Tags
+// no owner rule reads come first ("Internet Facing Assets", "Cloud Agent"), and every
+// seventh asset has a second team tag, Team-Legacy, after its first.
+func (inv *Inventory) AssetTags(j int) []string {
+	if inv.Certificates == 0 {
+		return nil
+	}
+	home, round := j%inv.Certificates, j/inv.Certificates
+	if j >= inv.Instances {
+		home, round = inv.CertificateIndex(j), 0
+	}
+	var tags []string
+	if j%2 == 0 {
+		tags = append(tags, "Internet Facing Assets")
+	}
+	if j%3 == 0 {
+		tags = append(tags, "Cloud Agent")
+	}
+	env := home % 20 % 3
+	if home%20 >= 3 {
+		env = (env + round) % 3
+	}
+	if e := envTags[env]; e != "" {
+		tags = append(tags, e)
+	}
+	if t := teamTags[home/20%len(teamTags)]; t != "" {
+		tags = append(tags, t)
+		if j%7 == 0 {
+			tags = append(tags, "Team-Legacy")
+		}
+	}
+	return tags
+}
+
+func (inv *Inventory) assetTagRecords(j int) []TagRecord {
+	var out []TagRecord
+	for _, name := range inv.AssetTags(j) {
+		out = append(out, TagRecord{Name: name, UUID: uuidOf(inv.Seed, "tag:"+name, 0)})
+	}
+	return out
+}
+
 // genCertificate makes generated certificate i.
 func (inv *Inventory) genCertificate(i int) CertificateRecord {
 	r := inv.rng(1, uint64(i))
@@ -397,7 +464,7 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 		in := inv.genInstance(j)
 		rec.Assets = append(rec.Assets, AssetRecord{
 			ID: in.Asset.ID, UUID: in.Asset.UUID, Name: in.Asset.Name, OperatingSystem: "Linux",
-			PrimaryIP: in.Asset.PrimaryIP,
+			PrimaryIP: in.Asset.PrimaryIP, Tags: inv.assetTagRecords(j),
 			HostInstances: []HostInstanceRecord{{
 				ID: in.ID, Port: in.Port, Protocol: in.Protocol, Service: in.Service, Grade: in.Grade,
 			}},

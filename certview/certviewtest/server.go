@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -697,12 +698,13 @@ func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) (
 			return nil, http.StatusBadRequest, err.Error()
 		}
 		pubKey := version != "v2"
+		tags := slices.Contains(req.Includes, "ASSET_TAGS")
 		var keep func(int) bool
 		if f != nil {
 			keep = func(k int) bool { return f.match(s.inv.certificateGetter(k)) }
 		}
 		recs = collect(s.inv.CertificateCount(), start, size, nil, keep,
-			func(k int) []byte { return excludeFields(s.inv.rawCertificate(k, pubKey), req.ExcludeFields) })
+			func(k int) []byte { return excludeFields(s.inv.rawCertificate(k, pubKey, tags), req.ExcludeFields) })
 	case "instances":
 		f, err := parseFilter(req.FilterRequest, instanceFields)
 		if err == nil {
