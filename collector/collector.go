@@ -36,19 +36,23 @@ type Exporter struct {
 	perInst bool
 
 	notAfter, notBefore, expiryDays, certInfo        *prometheus.Desc
-	served, expiryHist, instRank                     *prometheus.Desc
+	served, expiryHist, instRank, trustIgnored       *prometheus.Desc
 	instGrade, instScore, instInfo                   *prometheus.Desc
 	certificates, expired, expiring, selfSigned      *prometheus.Desc
 	weakKey, weakSig, instances, protocolSupport     *prometheus.Desc
 	up, lastSuccess, lastAttempt, pollDuration, fail *prometheus.Desc
 	snapshotAge, interval                            *prometheus.Desc
+	ownerInst, ownerCerts, certOwner, instOwner      *prometheus.Desc // nil when owners are off
 }
 
 // ExporterOptions choose what the exporter exposes.
 type ExporterOptions struct {
 	PerCertificate bool
 	PerInstance    bool
-	Clock          clockwork.Clock
+	// OwnerLabels are the owner label names (owners.labels), for snapshots whose owners
+	// are resolved; nil when owners are off.
+	OwnerLabels []string
+	Clock       clockwork.Clock
 }
 
 // NewExporter declares the descriptors.
@@ -60,7 +64,10 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 	d := func(f family, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(f.name, f.help, labels, nil)
 	}
-	return &Exporter{
+	owned := func(f family, labels ...string) *prometheus.Desc {
+		return d(f, append(labels, opts.OwnerLabels...)...)
+	}
+	e := &Exporter{
 		sched: sched, clock: opts.Clock, perCert: opts.PerCertificate, perInst: opts.PerInstance,
 
 		notAfter:   d(famNotAfter, "certhash"),
@@ -70,10 +77,11 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 		served:     d(famServed, "certhash"),
 		expiryHist: d(famExpiryHist),
 
-		instGrade: d(famGrade, "instance_id", "certhash", "grade"),
-		instRank:  d(famRank, "instance_id", "certhash", "grade"),
-		instScore: d(famScore, "instance_id", "certhash", "category"),
-		instInfo:  d(famInstInfo, instanceInfoLabels...),
+		instGrade:    d(famGrade, "instance_id", "certhash", "grade"),
+		instRank:     owned(famRank, "instance_id", "certhash", "grade"),
+		trustIgnored: owned(famTrustIgn, "instance_id", "certhash", "grade"),
+		instScore:    d(famScore, "instance_id", "certhash", "category"),
+		instInfo:     d(famInstInfo, instanceInfoLabels...),
 
 		certificates:    d(famCertificates),
 		expired:         d(famExpired),
@@ -92,15 +100,26 @@ func NewExporter(sched *Scheduler, opts ExporterOptions) *Exporter {
 		interval:     d(famInterval),
 		snapshotAge:  d(famSnapshotAge),
 	}
+	if opts.OwnerLabels != nil {
+		e.ownerInst, e.ownerCerts = owned(famOwnerInst, "grade"), owned(famOwnerCerts)
+		e.certOwner, e.instOwner = owned(famCertOwner, "certhash"), owned(famInstOwner, "instance_id")
+	}
+	return e
 }
 
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{e.notAfter, e.notBefore, e.expiryDays, e.certInfo, e.served, e.expiryHist,
-		e.instGrade, e.instRank, e.instScore, e.instInfo,
+		e.instGrade, e.instRank, e.trustIgnored, e.instScore, e.instInfo,
 		e.certificates, e.expired, e.expiring, e.selfSigned, e.weakKey, e.weakSig, e.instances, e.protocolSupport,
 		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge, e.interval} {
 		ch <- d
+	}
+	if e.ownerInst != nil {
+		ch <- e.ownerInst
+		ch <- e.ownerCerts
+		ch <- e.certOwner
+		ch <- e.instOwner
 	}
 }
 
@@ -181,13 +200,45 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			ch <- gauge(e.served, float64(c.Served), c.CertHash)
 		}
 	}
+	o := s.Owners
+	// ownerValues appends the owner labels' values of combination c (none when owners
+	// are off).
+	ownerValues := func(c uint32, first ...string) []string {
+		if o == nil {
+			return first
+		}
+		return append(first, o.Combos[c]...)
+	}
+	if o != nil {
+		for c := range o.Combos {
+			for g := range s.GradeCounts {
+				ch <- gauge(e.ownerInst, float64(o.Instances[OwnerGrade{uint32(c), g}]), ownerValues(uint32(c), g)...)
+			}
+			ch <- gauge(e.ownerCerts, float64(o.Certificates[c]), ownerValues(uint32(c))...)
+		}
+	}
+	if e.perCert && o != nil {
+		for i := range s.Certificates {
+			for _, c := range o.Certificate[i] {
+				ch <- gauge(e.certOwner, 1, ownerValues(c, s.Certificates[i].CertHash)...)
+			}
+		}
+	}
 	if e.perInst {
 		for i := range s.Instances {
 			in := &s.Instances[i]
 			id := strconv.FormatInt(in.ID, 10)
+			var combo uint32
+			if o != nil {
+				combo = o.Instance[i]
+				ch <- gauge(e.instOwner, 1, ownerValues(combo, id)...)
+			}
 			ch <- gauge(e.instGrade, 1, id, in.CertHash, in.Grade)
 			if rank, ok := GradeRank(in.Grade); ok {
-				ch <- gauge(e.instRank, rank, id, in.CertHash, in.Grade)
+				ch <- gauge(e.instRank, rank, ownerValues(combo, id, in.CertHash, in.Grade)...)
+			}
+			if rank, ok := GradeRank(in.GradeTrustIgnored); ok {
+				ch <- gauge(e.trustIgnored, rank, ownerValues(combo, id, in.CertHash, in.GradeTrustIgnored)...)
 			}
 			for k, cat := range ScoreCategories {
 				if in.HasScore[k] {

@@ -32,6 +32,7 @@ type Config struct {
 	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	Metrics   MetricsConfig   `yaml:"metrics"`
 	Snapshot  SnapshotConfig  `yaml:"snapshot"`
+	Owners    OwnersConfig    `yaml:"owners"`
 }
 
 // SnapshotConfig is where the last good snapshot is saved, to be served at once after a
@@ -349,6 +350,9 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	if _, err := columns(instanceInfoLabels, m.InstanceInfoLabels); err != nil {
 		return fail("metrics.instance_info_labels", "%v", err)
 	}
+	if err := c.Owners.validate(fail); err != nil {
+		return err
+	}
 	if c.Snapshot.Path != "" {
 		dir := filepath.Dir(c.Snapshot.Path)
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -378,7 +382,7 @@ func (c *Config) ClientConfig() certview.Config {
 		AssetType:           q.AssetType,
 		CertificateFilter:   q.CertificateFilter,
 		InstanceFilter:      q.InstanceFilter,
-		Includes:            q.Includes,
+		Includes:            c.includes(),
 		ExcludeFields:       q.ExcludeFields,
 		TokenRenewMargin:    time.Duration(q.TokenRenewMargin),
 		MaxPages:            q.MaxPages,
@@ -389,6 +393,15 @@ func (c *Config) ClientConfig() certview.Config {
 			Concurrency: c.RateLimit.Concurrency,
 		},
 	}
+}
+
+// includes is qualys.includes, with ASSET_TAGS when owners are configured (and only
+// then: the tags make every certificate page larger).
+func (c *Config) includes() []string {
+	if !c.Owners.Configured() || slices.Contains(c.Qualys.Includes, "ASSET_TAGS") {
+		return c.Qualys.Includes
+	}
+	return append(slices.Clip(c.Qualys.Includes), "ASSET_TAGS")
 }
 
 var (
@@ -487,12 +500,27 @@ func findLine(n *yaml.Node, path []string) int {
 	if n.Kind != yaml.MappingNode {
 		return 0 // the caller names the key that holds this value
 	}
+	name, index := path[0], -1
+	if k := strings.IndexByte(name, '['); k > 0 && strings.HasSuffix(name, "]") {
+		if v, err := strconv.Atoi(name[k+1 : len(name)-1]); err == nil {
+			name, index = name[:k], v
+		}
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == path[0] {
-			if len(path) == 1 {
+		if n.Content[i].Value == name {
+			value := n.Content[i+1]
+			if index >= 0 { // key[i]: the i-th item of the sequence under key
+				if value.Kind != yaml.SequenceNode || index >= len(value.Content) {
+					return n.Content[i].Line
+				}
+				value = value.Content[index]
+				if len(path) == 1 {
+					return value.Line
+				}
+			} else if len(path) == 1 {
 				return n.Content[i].Line
 			}
-			if l := findLine(n.Content[i+1], path[1:]); l > 0 {
+			if l := findLine(value, path[1:]); l > 0 {
 				return l
 			}
 			return n.Content[i].Line

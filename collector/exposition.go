@@ -315,6 +315,11 @@ var (
 	famScore      = fam("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength; with the certhash the instance presents."+cached)
 	famServed     = fam("certificate_instances", "Server instances presenting the certificate: CertView's instanceCount, or the instances in the snapshot naming it when more; 0 for a certificate no server presents any more."+cached)
 	famExpiryHist = fam("certificates_time_to_expiry_seconds", "Distribution of the certificates' time to expiry (negative once expired), computed at scrape time"+cachedFrom+" It describes the inventory now (a gauge histogram): read its buckets directly, never through rate() or increase(). Expired certificates fall in every bucket.")
+	famTrustIgn   = fam("instance_grade_trust_ignored_rank", "The TLS grade of a server instance with trust set aside (CertView's gradeWithTrustIgnored), ranked as qualys_certview_instance_grade_rank and named by the grade label; present only where it differs from the instance's grade, in practice for T: a certificate from a CA the scanner does not trust, such as an internal PKI's."+cached)
+	famCertOwner  = fam("certificate_owner_info", "The owners of a certificate (owners.labels, from the tags of the assets serving it): one series per distinct combination among the instances that serve it; a certificate no instance serves has one, with every owner label empty. The value is always 1."+cached)
+	famInstOwner  = fam("instance_owner_info", "The owner labels (owners.labels) of the asset of a server instance, from its tags; empty when no tag matches. The value is always 1."+cached)
+	famOwnerInst  = fam("owner_instances", "Server instances per owner (owners.labels, empty when unowned) and TLS grade (none when ungraded)."+cached)
+	famOwnerCerts = fam("owner_certificates", "Certificates per owner (owners.labels): a certificate counts once for each owner among the instances serving it; one no instance serves counts as unowned."+cached)
 	famInstInfo   = fam("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached)
 )
 
@@ -358,6 +363,50 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *Snapshot, now time.Time) {
 		lw.label1("protocol", certview.Protocol(p).String())
 		lw.float(float64(n))
 	}
+	if o := s.Owners; o != nil {
+		owners := lw.ownerTexts(o)
+		lw.family(famOwnerInst)
+		for c, text := range owners {
+			for _, g := range sortedGrades(s.GradeCounts) {
+				lw.raw(famOwnerInst.name)
+				lw.raw(`{grade="`)
+				lw.escaped(g)
+				lw.raw(`",`)
+				lw.bytes(text)
+				lw.raw("}")
+				lw.float(float64(o.Instances[OwnerGrade{uint32(c), g}]))
+			}
+		}
+		lw.family(famOwnerCerts)
+		for c, text := range owners {
+			lw.raw(famOwnerCerts.name)
+			lw.buf = append(lw.buf, '{')
+			lw.bytes(text)
+			lw.raw("}")
+			lw.float(float64(o.Certificates[c]))
+		}
+	}
+}
+
+// ownerTexts renders each owner combination's labels: `team="payments",environment=""`.
+func (l *lineWriter) ownerTexts(o *Owners) [][]byte {
+	out := make([][]byte, len(o.Combos))
+	saved := l.buf
+	for c, values := range o.Combos {
+		l.buf = nil
+		for k, name := range o.Labels {
+			if k > 0 {
+				l.buf = append(l.buf, ',')
+			}
+			l.raw(name)
+			l.raw(`="`)
+			l.escaped(values[k])
+			l.buf = append(l.buf, '"')
+		}
+		out[c] = l.buf
+	}
+	l.buf = saved
+	return out
 }
 
 // writeExpiryHistogram writes qualys_certview_certificates_time_to_expiry_seconds: a few series
@@ -416,6 +465,21 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
 			lw.float(float64(c.Served))
 			lw.flushIfFull()
 		}
+		if o := s.Owners; o != nil {
+			owners := lw.ownerTexts(o)
+			lw.family(famCertOwner)
+			for i := range s.Certificates {
+				for _, combo := range o.Certificate[i] {
+					lw.raw(famCertOwner.name)
+					lw.raw(`{certhash="`)
+					lw.escaped(s.Certificates[i].CertHash)
+					lw.raw(`",`)
+					lw.bytes(owners[combo])
+					lw.raw("} 1\n")
+				}
+				lw.flushIfFull()
+			}
+		}
 	}
 	if e.perInst {
 		lw.family(famGrade)
@@ -428,21 +492,12 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
 			lw.raw("\"} 1\n")
 			lw.flushIfFull()
 		}
-		lw.family(famRank)
-		for i := range s.Instances {
-			in := &s.Instances[i]
-			rank, ok := GradeRank(in.Grade)
-			if !ok {
-				continue
-			}
-			lw.raw(famRank.name)
-			lw.instanceLabels(in)
-			lw.raw(`",grade="`)
-			lw.escaped(in.Grade)
-			lw.raw(`"}`)
-			lw.float(rank)
-			lw.flushIfFull()
+		var owners [][]byte
+		if s.Owners != nil {
+			owners = lw.ownerTexts(s.Owners)
 		}
+		e.writeRanks(lw, s, famRank, owners, func(in *Instance) string { return in.Grade })
+		e.writeRanks(lw, s, famTrustIgn, owners, func(in *Instance) string { return in.GradeTrustIgnored })
 		lw.family(famScore)
 		for i := range s.Instances {
 			in := &s.Instances[i]
@@ -459,6 +514,18 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
 			}
 			lw.flushIfFull()
 		}
+		if s.Owners != nil {
+			lw.family(famInstOwner)
+			for i := range s.Instances {
+				lw.raw(famInstOwner.name)
+				lw.raw(`{instance_id="`)
+				lw.int(s.Instances[i].ID)
+				lw.raw(`",`)
+				lw.bytes(owners[s.Owners.Instance[i]])
+				lw.raw("} 1\n")
+				lw.flushIfFull()
+			}
+		}
 		lw.family(famInstInfo)
 		for i := range s.Instances {
 			in := &s.Instances[i]
@@ -471,6 +538,32 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
 			lw.raw("} 1\n")
 			lw.flushIfFull()
 		}
+	}
+}
+
+// writeRanks writes a grade rank family: grade(in) ranked, with the instance's owner
+// labels when owners are on; instances whose grade has no rank are left out.
+func (e *Exposition) writeRanks(lw *lineWriter, s *Snapshot, f family, owners [][]byte, grade func(*Instance) string) {
+	lw.family(f)
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		g := grade(in)
+		rank, ok := GradeRank(g)
+		if !ok {
+			continue
+		}
+		lw.raw(f.name)
+		lw.instanceLabels(in)
+		lw.raw(`",grade="`)
+		lw.escaped(g)
+		lw.buf = append(lw.buf, '"')
+		if owners != nil {
+			lw.buf = append(lw.buf, ',')
+			lw.bytes(owners[s.Owners.Instance[i]])
+		}
+		lw.buf = append(lw.buf, '}')
+		lw.float(rank)
+		lw.flushIfFull()
 	}
 }
 

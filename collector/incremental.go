@@ -70,6 +70,8 @@ func (s *Scheduler) pollKind(prev *Snapshot, now time.Time) (kind, why string) {
 		return PollFull, "no snapshot yet"
 	case prev.Watermark.IsZero() || prev.FullStarted.IsZero():
 		return PollFull, "the snapshot has no watermark"
+	case s.opts.Owners != nil && !prev.TagsListed:
+		return PollFull, "the snapshot has no asset tags for the owners"
 	case !now.Before(prev.FullStarted.Add(s.opts.FullInterval)):
 		return PollFull, "full_interval reached"
 	}
@@ -149,9 +151,18 @@ func (f *feeder) add(n int, feed func()) {
 	f.tel.records.Add(int64(n))
 }
 
+// newBuilder starts a poll's snapshot, keeping the assets' tags when owners are on.
+func (s *Scheduler) newBuilder() *Builder {
+	b := NewBuilder(s.opts.Thresholds)
+	if s.opts.Owners != nil {
+		b.KeepAssetTags()
+	}
+	return b
+}
+
 // listFull lists both APIs whole.
 func (s *Scheduler) listFull(ctx context.Context, prev *Snapshot, started time.Time) *listing {
-	b := NewBuilder(s.opts.Thresholds)
+	b := s.newBuilder()
 	if prev != nil {
 		b.Reserve(len(prev.Certificates), len(prev.Instances))
 	}
@@ -182,7 +193,7 @@ func (s *Scheduler) listFull(ctx context.Context, prev *Snapshot, started time.T
 // what it is, a full listing of that endpoint, and replaces prev's records of it.
 func (s *Scheduler) listIncremental(ctx context.Context, prev *Snapshot, started time.Time) *listing {
 	since := prev.Watermark.Add(-s.opts.Overlap).Truncate(time.Second)
-	b := NewBuilder(s.opts.Thresholds)
+	b := s.newBuilder()
 	l := &listing{b: b, stats: map[string]certview.ListStats{}}
 	f := &feeder{b: b, tel: s.opts.Telemetry}
 	var ignoredInstances, ignoredCerts bool

@@ -29,7 +29,8 @@ const (
 	snapshotMagic = "CVSNAP\r\n"
 	// SnapshotVersion 2 adds the poll kind, the full listing's times, the watermark and
 	// the ids; a version 1 file still loads, without them, so the next poll is full.
-	SnapshotVersion = 2
+	// Version 3 adds the assets' tags; without them, the next poll with owners on is full.
+	SnapshotVersion = 3
 	headerSize      = 24
 	// maxSnapshotBytes bounds what a load reads: far above a million certificates.
 	maxSnapshotBytes = 2 << 30
@@ -49,6 +50,9 @@ type snapshotFile struct {
 	FullStarted, FullFinished time.Time
 	Watermark                 time.Time
 	MaxCertID                 int64
+	// Since version 3: the assets' tags, for owners.
+	AssetTags  map[uint64][]string
+	TagsListed bool
 }
 
 // SaveSnapshot writes s to path atomically: a temporary file in the same directory,
@@ -56,7 +60,7 @@ type snapshotFile struct {
 // never a part.
 func SaveSnapshot(path string, s *Snapshot) error {
 	return saveFile(path, SnapshotVersion, snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
-		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID})
+		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID, s.AssetTags, s.TagsListed})
 }
 
 // saveFile writes v as a snapshot file of the given format version.
@@ -200,9 +204,17 @@ func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 			*p = b.share(*p)
 		}
 		in.AssetName, in.IP = label(in.AssetName), label(in.IP)
+		in.GradeTrustIgnored = b.share(in.GradeTrustIgnored)
+	}
+	if sf.TagsListed {
+		b.KeepAssetTags()
+		for id, tags := range sf.AssetTags {
+			b.keepTags(int64(id), tags)
+		}
 	}
 	s := newSnapshot(sf.Certificates, sf.Instances, sf.Taken, sf.PollDuration)
 	s.Kind, s.FullStarted, s.FullFinished = sf.Kind, sf.FullStarted, sf.FullFinished
 	s.Watermark, s.MaxCertID = sf.Watermark, sf.MaxCertID
+	s.AssetTags, s.TagsListed = b.assetTags, b.tags
 	return s, nil
 }

@@ -105,7 +105,7 @@ func TestDamagedSnapshotsAreRefused(t *testing.T) {
 		"short header":  {raw[:10], "header: unexpected EOF (truncated?)"},
 		"truncated":     {raw[:len(raw)-100], "bytes (truncated?)"},
 		"corrupt":       {flip, "checksum mismatch (corrupt)"},
-		"wrong version": {version, "format version 99; this exporter reads versions 1 to 2"},
+		"wrong version": {version, "format version 99; this exporter reads versions 1 to 3"},
 		"foreign":       {[]byte("{\"certificates\": []} and some more bytes to fill a header"), "not a certview_exporter snapshot (bad magic)"},
 		"huge length":   {huge, "over the"},
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,9 @@ type SchedulerOptions struct {
 	PageSize         int           // to estimate calls; default 200
 	RateLimit        certview.RateLimit
 	Thresholds       Thresholds
+	// Owners, when set, are the owner rules: the certificates listing carries the
+	// assets' tags, and each snapshot is served with its owners resolved.
+	Owners *OwnerRules
 	Clock            clockwork.Clock
 	Logger           log.Logger
 	Telemetry        *Telemetry
@@ -110,6 +115,11 @@ func NewScheduler(client Lister, opts SchedulerOptions) *Scheduler {
 		opts.Telemetry = NewTelemetry()
 	}
 	opts.Telemetry.seedEndpoints()
+	if opts.Owners != nil {
+		for _, name := range opts.Owners.Names() {
+			opts.Telemetry.ownerDropped.WithLabelValues(name)
+		}
+	}
 	if opts.RateLimit.Calls > 0 {
 		opts.Telemetry.SetConfiguredLimit(opts.RateLimit.Calls)
 	}
@@ -334,6 +344,15 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 	s.mu.Unlock()
 	tel.polls.WithLabelValues("success").Inc()
 	tel.setSnapshot(snap)
+	if o := snap.Owners; o != nil {
+		for k, n := range o.Dropped {
+			tel.ownerDropped.WithLabelValues(o.Labels[k]).Add(float64(n))
+		}
+		if slices.ContainsFunc(o.Dropped, func(n int) bool { return n > 0 }) {
+			level.Warn(logger).Log("msg", "owner labels have more distinct values than their cap; the values on the fewest instances are left empty",
+				"labels", strings.Join(o.Labels, ","), "dropped", fmt.Sprint(o.Dropped))
+		}
+	}
 	done := tel.progress().since(before)
 	certStats, instStats := l.stats[certview.EndpointCertificates], l.stats[certview.EndpointInstances]
 	level.Info(logger).Log("msg", "poll complete", "kind", snap.Kind, "certificates", len(snap.Certificates), "instances", len(snap.Instances),
@@ -349,7 +368,10 @@ func (s *Scheduler) Poll(ctx context.Context) error {
 	return nil
 }
 
+// prepare resolves the snapshot's owners and lets the exposition cache its static part.
+// It runs before the snapshot is served, on a snapshot nothing else holds yet.
 func (s *Scheduler) prepare(snap *Snapshot) {
+	snap.Owners = ResolveOwners(snap, s.opts.Owners)
 	if s.opts.Prepare != nil {
 		s.opts.Prepare(snap)
 	}

@@ -99,6 +99,10 @@ func (s *Service) build(cfg *Config) (*serviceRun, error) {
 	if s.opts.Client != nil {
 		s.opts.Client(&cc)
 	}
+	owners, err := CompileOwners(cfg.Owners)
+	if err != nil {
+		return nil, err
+	}
 	client, err := certview.New(cc)
 	if err != nil {
 		return nil, err
@@ -113,6 +117,7 @@ func (s *Service) build(cfg *Config) (*serviceRun, error) {
 		PageSize:         cfg.Qualys.PageSize,
 		RateLimit:        cc.RateLimit,
 		Thresholds:       Thresholds{WeakRSABits: cfg.Metrics.WeakRSABits, WeakECBits: cfg.Metrics.WeakECBits},
+		Owners:           owners,
 		Clock:            s.opts.Clock,
 		Logger:           log.With(s.opts.Logger, "component", "scheduler"),
 		Telemetry:        s.opts.Telemetry,

@@ -50,7 +50,7 @@ type Instance struct {
 	ID        int64
 	CertID    int64 // the served certificate's id; 0 when the API sent none
 	CertHash  string
-	AssetID   int64
+	AssetID   int64 // the asset's numeric id, which owner tags are looked up by
 	AssetName string
 	IP        string
 	Port      int
@@ -58,9 +58,12 @@ type Instance struct {
 	Service   string
 	FQDN      string
 	Grade     string // from Grades, or another sanitised value
-	Scores    [4]float64
-	HasScore  [4]bool
-	Protocols certview.ProtocolSupport
+	// GradeTrustIgnored is CertView's gradeWithTrustIgnored when it differs from Grade
+	// (in practice for T, a certificate from a CA the scanner does not trust); else "".
+	GradeTrustIgnored string
+	Scores            [4]float64
+	HasScore          [4]bool
+	Protocols         certview.ProtocolSupport
 }
 
 // Poll kinds: a full listing, or an incremental poll merged into the previous snapshot.
@@ -93,7 +96,17 @@ type Snapshot struct {
 	GradeCounts    map[string]int // every entry of Grades is present
 	ProtocolCounts [6]int         // instances supporting each certview.Protocol
 	notAfter       []int64        // sorted unix seconds, for scrape-time expiry counts
-	static         *staticCache   // the static families, compressed by Exposition.Prepare
+
+	// AssetTags are the tag names of the assets the certificates listing named, by
+	// asset id, in the API's order; TagsListed says the listing asked for them
+	// (ASSET_TAGS), which it does only when owners are configured.
+	AssetTags  map[uint64][]string
+	TagsListed bool
+	// Owners is resolved from AssetTags by the configured owner rules when the snapshot
+	// is prepared for serving (see ResolveOwners); nil when owners are off.
+	Owners *Owners
+
+	static *staticCache // the static families, compressed by Exposition.Prepare
 }
 
 // Expired counts the certificates whose not-after lies before now.
@@ -123,10 +136,40 @@ type Builder struct {
 	shared    map[string]string
 	watermark time.Time // the largest scannedDate added
 	maxCertID int64     // the largest certificate id added
+
+	tags      bool                // keep the assets' tags (owners are configured)
+	assetTags map[uint64][]string // by asset id
+	tagLists  map[string][]string // one copy of each distinct tag list
 }
 
 // NewBuilder starts a snapshot.
 func NewBuilder(th Thresholds) *Builder { return &Builder{th: th, shared: map[string]string{}} }
+
+// KeepAssetTags makes the builder keep the tags of the certificates' assets, for owners;
+// the certificates listing must ask for them (ASSET_TAGS).
+func (b *Builder) KeepAssetTags() {
+	b.tags = true
+	b.assetTags = map[uint64][]string{}
+	b.tagLists = map[string][]string{}
+}
+
+// keepTags notes an asset's tag names (a slice it may keep), sharing one copy of each
+// distinct list.
+func (b *Builder) keepTags(assetID int64, names []string) {
+	if assetID == 0 {
+		return // instances name their asset by id: an asset without one matches none
+	}
+	key := strings.Join(names, "\xff")
+	list, ok := b.tagLists[key]
+	if !ok {
+		for i, n := range names {
+			names[i] = b.share(n)
+		}
+		list = names
+		b.tagLists[key] = list
+	}
+	b.assetTags[uint64(assetID)] = list
+}
 
 // Reserve sizes the builder for about the given counts (the previous snapshot's), so a
 // large poll does not grow its slices by copying.
@@ -174,6 +217,11 @@ func (b *Builder) AddCertificates(page []certview.Certificate) {
 			WeakKey:            WeakKey(alg, c.KeySize, b.th),
 			WeakSignature:      WeakSignature(c.SignatureAlgorithm),
 		})
+		if b.tags {
+			for k := range c.Assets {
+				b.keepTags(c.Assets[k].ID, c.Assets[k].Tags.Names())
+			}
+		}
 	}
 }
 
@@ -199,6 +247,9 @@ func (b *Builder) AddInstances(page []certview.Instance) {
 			Grade:     b.share(NormalizeGrade(in.EffectiveGrade())),
 			Protocols: g.ProtocolSupport,
 		}
+		if ti := NormalizeGrade(g.GradeWithTrustIgnored); ti != "none" && ti != inst.Grade {
+			inst.GradeTrustIgnored = b.share(ti)
+		}
 		for k, s := range []certview.OptFloat{g.CertificateScore, g.ProtocolSupportScore, g.KeyExchangeScore, g.CipherStrengthScore} {
 			inst.Scores[k], inst.HasScore[k] = s.Value, s.Valid
 		}
@@ -212,6 +263,7 @@ func (b *Builder) Build(started, taken time.Time, took time.Duration) *Snapshot 
 	s := newSnapshot(b.certs, b.ins, taken, took)
 	s.Kind, s.FullStarted, s.FullFinished = PollFull, started, taken
 	s.Watermark, s.MaxCertID = b.watermark, b.maxCertID
+	s.AssetTags, s.TagsListed = b.assetTags, b.tags
 	b.certs, b.ins, b.shared = nil, nil, nil
 	return s
 }
@@ -242,6 +294,20 @@ func (b *Builder) Merge(prev *Snapshot, replaceCerts, replaceInstances bool, sta
 		s.Kind, s.FullStarted, s.FullFinished = PollFull, started, taken
 	}
 	s.Watermark, s.MaxCertID = watermark, maxCertID
+	// The assets' tags come with the certificates: those listed now replace what prev
+	// knew of their assets, and prev's others are kept.
+	if b.tags && (replaceCerts || prev.TagsListed) {
+		s.AssetTags, s.TagsListed = b.assetTags, true
+		if !replaceCerts {
+			s.AssetTags = make(map[uint64][]string, len(prev.AssetTags)+len(b.assetTags))
+			for id, tags := range prev.AssetTags {
+				s.AssetTags[id] = tags
+			}
+			for id, tags := range b.assetTags {
+				s.AssetTags[id] = tags
+			}
+		}
+	}
 	b.certs, b.ins, b.shared = nil, nil, nil
 	return s
 }
@@ -415,3 +481,6 @@ func label(s string) string {
 	}
 	return strings.TrimSpace(b.String())
 }
+
+// assetKey is the key of the instance's asset in Snapshot.AssetTags.
+func (in *Instance) assetKey() uint64 { return uint64(in.AssetID) }

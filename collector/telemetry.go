@@ -28,6 +28,7 @@ type Telemetry struct {
 	watermark       prometheus.Gauge
 	incOff          *prometheus.GaugeVec
 	filterIgnored   *prometheus.CounterVec
+	ownerDropped    *prometheus.CounterVec
 	apiVersion      *prometheus.GaugeVec
 	deprecated      *prometheus.GaugeVec
 	sunset          *prometheus.GaugeVec
@@ -100,6 +101,10 @@ func NewTelemetry() *Telemetry {
 			Name: "qualys_certview_incremental_filter_ignored_total",
 			Help: "Incremental answers holding records their filter should have left out, per API endpoint: the API ignored the filter, and the answer was taken as a full listing. Counted live by the exporter.",
 		}, []string{"endpoint"}),
+		ownerDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qualys_certview_owner_label_values_dropped_total",
+			Help: "Distinct values of an owner label (owners.labels) left out of a new snapshot because the label had more than its max_values; summed over polls. The instances that had them show the label empty. Counted by the poll loop.",
+		}, []string{"label"}),
 		apiVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "qualys_certview_api_version_info",
 			Help: "The CertView API version in use per endpoint (1): the configured one, or the newest that answered under certificates_api_version auto. Set by the last successful listing.",
@@ -119,7 +124,7 @@ func NewTelemetry() *Telemetry {
 func (t *Telemetry) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves,
 		t.apiVersion, t.deprecated, t.sunset, t.lastPollKind, t.lastPollCalls, t.lastPollRecords, t.lastFull, t.watermark,
-		t.incOff, t.filterIgnored}
+		t.incOff, t.filterIgnored, t.ownerDropped}
 }
 
 // Hooks returns the client hooks that feed the telemetry.
