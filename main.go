@@ -322,6 +322,11 @@ func demoConfig(sim *demoSim, interval time.Duration) *collector.Config {
 	cfg.RateLimit.Calls = sim.opts.RateLimit
 	cfg.RateLimit.Window = collector.Duration(sim.opts.RateWindow)
 	cfg.RateLimit.Concurrency = sim.opts.Concurrency
+	// The simulator's assets carry team and environment tags, as config.example.yml reads them.
+	cfg.Owners.Labels = []collector.OwnerLabel{
+		{Name: "team", TagRegex: "^Team-(.+)$"},
+		{Name: "environment", TagValues: []string{"Production", "Staging"}},
+	}
 	cfg.Complete()
 	return cfg
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,9 +48,17 @@ func TestMonitoringStack(t *testing.T) {
 
 	dir := t.TempDir()
 	amAddr, promAddr := freeAddr(t), freeAddr(t)
-	// The compose stack's own Alertmanager and Prometheus configs, with only the addresses,
-	// the rule paths and the intervals changed for this machine.
-	amConfig, _ := filepath.Abs("deploy/compose/alertmanager.yml")
+	// The example routing tree (deploy/alertmanager) with its webhooks pointed at local
+	// receivers, and the compose stack's Prometheus config, with only the addresses, the
+	// rule paths and the intervals changed for this machine.
+	hooks := newWebhookLog(t)
+	amConfig := filepath.Join(dir, "alertmanager.yml")
+	write(t, amConfig, localAlertmanagerConfig(t, "deploy/alertmanager/alertmanager.yml", hooks.url))
+	for _, f := range []string{"deploy/alertmanager/alertmanager.yml", amConfig} {
+		if out, err := exec.Command("amtool", "check-config", f).CombinedOutput(); err != nil {
+			t.Fatalf("amtool check-config %s: %v\n%s", f, err, out)
+		}
+	}
 	startDaemon(t, "alertmanager", "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=")
 	promConfig := filepath.Join(dir, "prometheus.yml")
@@ -80,13 +90,16 @@ func TestMonitoringStack(t *testing.T) {
 	checkDashboards(t, prom)
 
 	// Alerts: what the demo inventory must raise, counted from the exporter's own series.
-	// Expiry alerts are per served certificate; grade alerts per grade present.
+	// Expiry alerts are per served certificate and owner; grade alerts per grade and owner.
 	served := "and on (job, instance, certhash) qualys_certview_certificate_instances > 0"
-	expired := prom.scalar("count(qualys_certview_certificate_expiry_days < 0 " + served + ")")
-	expiring7 := prom.scalar("count((qualys_certview_certificate_expiry_days < 7 and qualys_certview_certificate_expiry_days >= 0) " + served + ")")
-	expiring30 := prom.scalar("count((qualys_certview_certificate_expiry_days < 30 and qualys_certview_certificate_expiry_days >= 7) " + served + ")")
-	failing := prom.scalar(`count(qualys_certview_instances{grade=~"F|T|M"} > 0)`)
-	belowB := prom.scalar(`count(qualys_certview_instances{grade=~"C|D|E"} > 0)`)
+	perOwner := func(certs string) float64 {
+		return prom.scalar("count(qualys_certview_certificate_owner_info and on (job, instance, certhash) (" + certs + " " + served + "))")
+	}
+	expired := perOwner("qualys_certview_certificate_expiry_days < 0")
+	expiring7 := perOwner("(qualys_certview_certificate_expiry_days < 7 and qualys_certview_certificate_expiry_days >= 0)")
+	expiring30 := perOwner("(qualys_certview_certificate_expiry_days < 30 and qualys_certview_certificate_expiry_days >= 7)")
+	failing := prom.scalar(`count(qualys_certview_owner_instances{grade=~"F|T|M"} > 0)`)
+	belowB := prom.scalar(`count(qualys_certview_owner_instances{grade=~"C|D|E"} > 0)`)
 	// Stale certificates: expired or expiring, presented by no server. They raise nothing.
 	stale := map[string]bool{}
 	for _, s := range prom.query("qualys_certview_certificate_expiry_days < 30 and on (job, instance, certhash) qualys_certview_certificate_instances == 0") {
@@ -137,8 +150,8 @@ func TestMonitoringStack(t *testing.T) {
 			if a.Labels["certhash"] == "" || a.Labels["common_name"] == "" || a.Labels["issuer"] == "" {
 				t.Fatalf("%s without certhash, common_name or issuer: %v", name, a.Labels)
 			}
-			if !strings.Contains(a.Annotations["description"], "Served at: ") {
-				t.Fatalf("%s does not say where the certificate is served: %s", name, a.Annotations["description"])
+			if !strings.Contains(a.Annotations["description"], "Dashboard: /d/certview-certificate?var-certhash="+a.Labels["certhash"]) {
+				t.Fatalf("%s does not link the certificate's dashboard: %s", name, a.Annotations["description"])
 			}
 			wantSeverity := map[string]string{"CertViewCertificateExpiringSoon": "warning"}[name]
 			if wantSeverity == "" {
@@ -154,12 +167,121 @@ func TestMonitoringStack(t *testing.T) {
 			}
 		}
 	}
+	checkRouting(t, exp, prom, hooks)
 	names := make([]string, 0, len(seen))
 	for n, c := range seen {
 		names = append(names, fmt.Sprintf("%s=%d", n, c))
 	}
 	sort.Strings(names)
 	t.Logf("alerts in Alertmanager: %s; %d stale certificates raised none", strings.Join(names, " "), len(stale))
+}
+
+// checkRouting proves the example routing tree: the alerts of a certificate owned only by
+// Payments in Production reach only the payments paging receiver, and those of a
+// certificate no team owns only the default receiver.
+func checkRouting(t *testing.T, exp *exporterProc, prom *promAPI, hooks *webhookLog) {
+	t.Helper()
+	only := func(owner string) string {
+		q := "qualys_certview_certificate_owner_info{" + owner + "}" +
+			" and on (job, instance, certhash) (count by (job, instance, certhash) (qualys_certview_certificate_owner_info) == 1)" +
+			" and on (job, instance, certhash) (qualys_certview_certificate_expiry_days < 30)" +
+			" and on (job, instance, certhash) (qualys_certview_certificate_instances > 0)"
+		res := prom.query(q)
+		if len(res) == 0 {
+			t.Fatalf("the demo inventory has no expiring certificate owned only by {%s}", owner)
+		}
+		return res[0].Metric["certhash"]
+	}
+	cases := map[string]string{
+		only(`team="Payments",environment="Production"`): "payments-page",
+		only(`team=""`): "default",
+	}
+	exp.eventually("the routed notifications", func() bool {
+		for certhash, receiver := range cases {
+			if len(hooks.receiversOf(certhash)) == 0 || hooks.receiversOf(certhash)[0] != receiver {
+				return false
+			}
+		}
+		return true
+	})
+	for certhash, receiver := range cases {
+		if got := hooks.receiversOf(certhash); len(got) != 1 || got[0] != receiver {
+			t.Fatalf("the alerts of certificate %s reached %v, want only %s", certhash, got, receiver)
+		}
+	}
+	t.Logf("routing: %v (certhash -> receiver)", cases)
+}
+
+// webhookLog is the receivers of the routing tree: one local webhook server that notes,
+// by the receiver its path names, the alerts Alertmanager sends.
+type webhookLog struct {
+	url string
+	mu  sync.Mutex
+	got map[string]map[string]bool // certhash -> receivers
+}
+
+func newWebhookLog(t *testing.T) *webhookLog {
+	l := &webhookLog{got: map[string]map[string]bool{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			Receiver string    `json:"receiver"`
+			Alerts   []amAlert `json:"alerts"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil || "/"+msg.Receiver != r.URL.Path {
+			t.Errorf("webhook %s: receiver %q, %v", r.URL.Path, msg.Receiver, err)
+		}
+		l.mu.Lock()
+		for _, a := range msg.Alerts {
+			h := a.Labels["certhash"]
+			if l.got[h] == nil {
+				l.got[h] = map[string]bool{}
+			}
+			l.got[h][msg.Receiver] = true
+		}
+		l.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	l.url = srv.URL
+	return l
+}
+
+// receiversOf lists, sorted, the receivers that got an alert of the certificate.
+func (l *webhookLog) receiversOf(certhash string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for r := range l.got[certhash] {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// localAlertmanagerConfig rewrites the example routing tree for this test: every
+// webhook goes to base/<receiver>, and groups are sent after a second, not 30.
+func localAlertmanagerConfig(t *testing.T, path, base string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	route := cfg["route"].(map[string]any)
+	route["group_wait"], route["group_interval"] = "1s", "1s"
+	for _, r := range cfg["receivers"].([]any) {
+		rec := r.(map[string]any)
+		for _, h := range rec["webhook_configs"].([]any) {
+			h.(map[string]any)["url"] = base + "/" + rec["name"].(string)
+		}
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
 
 // localPrometheusConfig rewrites the compose stack's prometheus.yml for this machine:

@@ -47,7 +47,7 @@ func TestOwnersConfig(t *testing.T) {
 	}{
 		{[]string{"Internet Facing Assets", "Team-Payments", "Production"}, []string{"Payments", "Production"}},
 		{[]string{"Staging", "Team-Search", "Team-Legacy", "Production"}, []string{"Search", "Staging"}}, // first match in tag order
-		{[]string{"Team-", "production", "Cloud Agent"}, []string{"", ""}},                                // an empty capture, another spelling
+		{[]string{"Team-", "production", "Cloud Agent"}, []string{"", ""}},                               // an empty capture, another spelling
 		{nil, []string{"", ""}},
 	} {
 		if got := r.Values(tc.tags); !slices.Equal(got, tc.want) {
@@ -60,7 +60,9 @@ func TestOwnersConfig(t *testing.T) {
 }
 
 func TestOwnersConfigErrorsNameTheLabel(t *testing.T) {
-	item := func(s string) string { return minimal + "owners:\n  labels:\n    - name: team\n      tag_regex: '^Team-(.+)$'\n" + s }
+	item := func(s string) string {
+		return minimal + "owners:\n  labels:\n    - name: team\n      tag_regex: '^Team-(.+)$'\n" + s
+	}
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"reserved", item("    - name: instance\n      tag_values: [Production]\n"), `owners.labels[1].name: "instance" is a label the exporter or its rules already use (line 14)`},
 		{"existing", item("    - name: common_name\n      tag_values: [Production]\n"), `owners.labels[1].name: "common_name" is a label`},

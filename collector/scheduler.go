@@ -45,10 +45,10 @@ type SchedulerOptions struct {
 	Thresholds       Thresholds
 	// Owners, when set, are the owner rules: the certificates listing carries the
 	// assets' tags, and each snapshot is served with its owners resolved.
-	Owners *OwnerRules
-	Clock            clockwork.Clock
-	Logger           log.Logger
-	Telemetry        *Telemetry
+	Owners    *OwnerRules
+	Clock     clockwork.Clock
+	Logger    log.Logger
+	Telemetry *Telemetry
 	// SnapshotPath, when set, is where the snapshot is saved after each successful poll
 	// and loaded from at start.
 	SnapshotPath string
