@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -161,12 +162,13 @@ func dashboardQueries(t *testing.T) []dashQuery {
 // benchRun holds what one size measured.
 type benchRun struct {
 	certs, instances int
-	scan             time.Duration            // median count(qualys_certview_instance_grade)
-	times            map[string]time.Duration // median per query
+	scan             time.Duration            // fastest count(qualys_certview_instance_grade)
+	times            map[string]time.Duration // fastest per query
 	series           map[string]int
 	bytes            map[string]int
-	groups           map[string]time.Duration // the longest evaluation seen per rule group
-	rssNoRules       float64                  // Prometheus VmHWM, kB
+	groups           map[string]time.Duration // the median of the evaluations seen per rule group
+	evals            map[string]map[time.Time]time.Duration
+	rssNoRules       float64 // Prometheus VmHWM, kB
 	rssRules         float64
 	alerts           int
 	scrape           time.Duration // the last scrape's duration
@@ -217,7 +219,7 @@ func benchSize(t *testing.T, size [2]int, queries []dashQuery, rounds int) *benc
 			run.addSample(q.key(), d)
 			run.series[q.key()], run.bytes[q.key()] = n, b
 			for _, g := range prom.ruleGroups(t) {
-				run.groups[g.Name] = max(run.groups[g.Name], time.Duration(g.EvaluationTime*float64(time.Second)))
+				run.addEvaluation(g)
 			}
 		}
 	}
@@ -229,7 +231,20 @@ func benchSize(t *testing.T, size [2]int, queries []dashQuery, rounds int) *benc
 	return run
 }
 
-// addSample keeps one run of a query until finish takes the medians.
+// addEvaluation keeps a rule group's last evaluation, once each, until finish takes the
+// median: evaluations that overlap a scrape's ingestion (seconds of CPU at 100k/300k
+// on two cores) are slower, and the median is the typical one.
+func (r *benchRun) addEvaluation(g ruleGroup) {
+	if r.evals == nil {
+		r.evals = map[string]map[time.Time]time.Duration{}
+	}
+	if r.evals[g.Name] == nil {
+		r.evals[g.Name] = map[time.Time]time.Duration{}
+	}
+	r.evals[g.Name][g.LastEvaluation] = time.Duration(g.EvaluationTime * float64(time.Second))
+}
+
+// addSample keeps one run of a query until finish takes the fastest.
 func (r *benchRun) addSample(key string, d time.Duration) {
 	if r.samples == nil {
 		r.samples = map[string][]time.Duration{}
@@ -237,12 +252,19 @@ func (r *benchRun) addSample(key string, d time.Duration) {
 	r.samples[key] = append(r.samples[key], d)
 }
 
+// finish takes each query's fastest run: a query's own cost, without the garbage
+// collections and scrape ingestion that land on some runs; and each rule group's
+// median evaluation.
 func (r *benchRun) finish() {
 	for key, ds := range r.samples {
 		slices.Sort(ds)
-		r.times[key] = ds[len(ds)/2]
+		r.times[key] = ds[0]
 	}
 	r.scan = r.times["scan"]
+	for name, evals := range r.evals {
+		ds := slices.Sorted(maps.Values(evals))
+		r.groups[name] = ds[len(ds)/2]
+	}
 }
 
 type benchProm struct {
@@ -348,7 +370,7 @@ func (p *benchProm) variables(t *testing.T) map[string]string {
 		worst = append(worst, regexp.QuoteMeta(s.Metric["grade"]))
 	}
 	slices.Sort(worst)
-	return map[string]string{"job": ".+", "instance": ".+", "common_name": ".*", "certhash": hashes[0],
+	return map[string]string{"job": ".+", "instance": ".+", "common_name": ".*", "team": ".*", "certhash": hashes[0],
 		"worst_grades": "(" + strings.Join(worst, "|") + ")"}
 }
 
@@ -492,7 +514,7 @@ func benchReport(runs []*benchRun, queries []dashQuery) string {
 	var b strings.Builder
 	small, large := runs[0], runs[len(runs)-1]
 	size := func(r *benchRun) string { return fmt.Sprintf("%dk/%dk", r.certs/1000, r.instances/1000) }
-	fmt.Fprintf(&b, "Prometheus 2.42 (Debian), scrape every %s, rules every 1m; medians of each query's runs between scrapes.\n\n", benchScrapeInterval)
+	fmt.Fprintf(&b, "Prometheus 2.42 (Debian), scrape every %s, rules every 1m; the fastest of each query's runs between scrapes; the median of each rule group's evaluations.\n\n", benchScrapeInterval)
 	fmt.Fprintf(&b, "| | %s | %s |\n|---|---|---|\n", size(small), size(large))
 	fmt.Fprintf(&b, "| plain scan `count(qualys_certview_instance_grade)` | %s | %s |\n", ms(small.scan), ms(large.scan))
 	fmt.Fprintf(&b, "| scrape duration | %s | %s |\n", ms(small.scrape), ms(large.scrape))

@@ -430,7 +430,7 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 		worst = append(worst, regexp.QuoteMeta(s.Metric["grade"]))
 	}
 	vars := map[string]string{
-		"job": ".+", "instance": ".+", "common_name": ".*",
+		"job": ".+", "instance": ".+", "common_name": ".*", "team": "Payments",
 		"certhash":        hashes[0].Metric["certhash"],
 		"worst_grades":    "(" + strings.Join(worst, "|") + ")",
 		"__rate_interval": "1m", "__interval": "15s", "__range": "1h",
