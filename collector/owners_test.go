@@ -342,3 +342,71 @@ func TestOwnedExpositionMatchesTheReferenceCollector(t *testing.T) {
 		t.Fatalf("%d families, the reference has %d", len(got), len(want))
 	}
 }
+
+// Incremental polls keep the owners the full listing read, a restart keeps the tags, and
+// a snapshot without tags makes the next poll with owners on full.
+func TestOwnersAcrossIncrementalPollsAndRestarts(t *testing.T) {
+	rules, _ := CompileOwners(exampleOwners)
+	path := t.TempDir() + "/snapshot"
+	r := newRig(t, certviewtest.Inventory{Seed: 3, Certificates: 200, Instances: 500}, func(o *SchedulerOptions, cc *certview.Config) {
+		o.Owners, o.FullInterval, o.SnapshotPath = rules, 24*time.Hour, path
+		cc.Includes = []string{"ASSET_TAGS"}
+	})
+	full := r.pollAt(0)
+	inc := r.pollAt(time.Hour)
+	if full.Kind != PollFull || inc.Kind != PollIncremental {
+		t.Fatalf("polls %s, %s; want full, incremental", full.Kind, inc.Kind)
+	}
+	owners := func(s *Snapshot) string {
+		var b strings.Builder
+		for i := range s.Instances {
+			fmt.Fprintf(&b, "%d=%v;", s.Instances[i].ID, s.Owners.Combos[s.Owners.Instance[i]])
+		}
+		return b.String()
+	}
+	if inc.Owners == nil || owners(inc) != owners(full) {
+		t.Fatal("the incremental poll lost or changed the owners")
+	}
+	loaded, err := LoadSnapshot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !loaded.TagsListed || len(loaded.AssetTags) != len(inc.AssetTags) || owners(&Snapshot{Instances: loaded.Instances, Owners: ResolveOwners(loaded, rules)}) != owners(inc) {
+		t.Fatal("the saved snapshot lost the asset tags")
+	}
+	untagged := *loaded
+	untagged.TagsListed, untagged.AssetTags = false, nil
+	if kind, why := r.sched.pollKind(&untagged, r.clock.Now()); kind != PollFull || !strings.Contains(why, "asset tags") {
+		t.Fatalf("a snapshot without tags: next poll %s (%s), want full", kind, why)
+	}
+}
+
+// gradeWithTrustIgnored is exposed where it differs from the grade: the simulator's T
+// instances are A with trust set aside.
+func TestTrustIgnoredGrade(t *testing.T) {
+	inv := certviewtest.Inventory{Seed: 9, Certificates: 200, Instances: 500}
+	_, e := ownedRig(t, inv)
+	inv.Now = epoch
+	got := series(parse(t, scrape(t, e, false))["qualys_certview_instance_grade_trust_ignored_rank"])
+	want := 0
+	for j := 0; j < inv.Instances; j++ {
+		in := inv.Instance(j)
+		if in.GradeSummary == nil || in.GradeSummary.GradeWithTrustIgnored == in.Grade {
+			continue
+		}
+		want++
+		found := false
+		for k, v := range got {
+			if strings.Contains(k, "instance_id="+strconv.FormatInt(in.ID, 10)+",") || strings.HasSuffix(k, "instance_id="+strconv.FormatInt(in.ID, 10)) {
+				rank, _ := GradeRank(in.GradeSummary.GradeWithTrustIgnored)
+				found = v == rank && strings.Contains(k, "grade="+in.GradeSummary.GradeWithTrustIgnored+",")
+			}
+		}
+		if !found {
+			t.Fatalf("instance %d (grade %s, %s with trust ignored) has no right trust-ignored rank", in.ID, in.Grade, in.GradeSummary.GradeWithTrustIgnored)
+		}
+	}
+	if want == 0 || len(got) != want {
+		t.Fatalf("%d trust-ignored ranks, want %d", len(got), want)
+	}
+}
