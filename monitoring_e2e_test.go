@@ -260,6 +260,20 @@ func (l *webhookLog) receiversOf(certhash string) []string {
 // localAlertmanagerConfig rewrites the example routing tree for this test: every
 // webhook goes to base/<receiver>, and groups are sent after a second, not 30.
 func localAlertmanagerConfig(t *testing.T, path, base string) string {
+	return rewriteYAML(t, path, func(cfg map[string]any) {
+		route := cfg["route"].(map[string]any)
+		route["group_wait"], route["group_interval"] = "1s", "1s"
+		for _, r := range cfg["receivers"].([]any) {
+			rec := r.(map[string]any)
+			for _, h := range rec["webhook_configs"].([]any) {
+				h.(map[string]any)["url"] = base + "/" + rec["name"].(string)
+			}
+		}
+	})
+}
+
+// rewriteYAML reads a YAML file, lets edit change it, and returns it written again.
+func rewriteYAML(t *testing.T, path string, edit func(map[string]any)) string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -269,14 +283,7 @@ func localAlertmanagerConfig(t *testing.T, path, base string) string {
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	route := cfg["route"].(map[string]any)
-	route["group_wait"], route["group_interval"] = "1s", "1s"
-	for _, r := range cfg["receivers"].([]any) {
-		rec := r.(map[string]any)
-		for _, h := range rec["webhook_configs"].([]any) {
-			h.(map[string]any)["url"] = base + "/" + rec["name"].(string)
-		}
-	}
+	edit(cfg)
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -287,35 +294,23 @@ func localAlertmanagerConfig(t *testing.T, path, base string) string {
 // localPrometheusConfig rewrites the compose stack's prometheus.yml for this machine:
 // loopback addresses, the repository's rule files, one-second intervals.
 func localPrometheusConfig(t *testing.T, path, rulesDir, amAddr, exporterAddr string) string {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	cfg["global"] = map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"}
-	var ruleFiles []any
-	for _, f := range cfg["rule_files"].([]any) {
-		ruleFiles = append(ruleFiles, filepath.Join(rulesDir, filepath.Base(f.(string))))
-	}
-	cfg["rule_files"] = ruleFiles
-	am := cfg["alerting"].(map[string]any)["alertmanagers"].([]any)[0].(map[string]any)
-	am["static_configs"] = []any{map[string]any{"targets": []any{amAddr}}}
-	scrapes := cfg["scrape_configs"].([]any)
-	if len(scrapes) != 1 {
-		t.Fatalf("%s: %d scrape configs, the rewrite knows one", path, len(scrapes))
-	}
-	job := scrapes[0].(map[string]any)
-	job["scrape_interval"], job["scrape_timeout"] = "1s", "1s"
-	job["static_configs"] = []any{map[string]any{"targets": []any{exporterAddr}}}
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
+	return rewriteYAML(t, path, func(cfg map[string]any) {
+		cfg["global"] = map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"}
+		var ruleFiles []any
+		for _, f := range cfg["rule_files"].([]any) {
+			ruleFiles = append(ruleFiles, filepath.Join(rulesDir, filepath.Base(f.(string))))
+		}
+		cfg["rule_files"] = ruleFiles
+		am := cfg["alerting"].(map[string]any)["alertmanagers"].([]any)[0].(map[string]any)
+		am["static_configs"] = []any{map[string]any{"targets": []any{amAddr}}}
+		scrapes := cfg["scrape_configs"].([]any)
+		if len(scrapes) != 1 {
+			t.Fatalf("%s: %d scrape configs, the rewrite knows one", path, len(scrapes))
+		}
+		job := scrapes[0].(map[string]any)
+		job["scrape_interval"], job["scrape_timeout"] = "1s", "1s"
+		job["static_configs"] = []any{map[string]any{"targets": []any{exporterAddr}}}
+	})
 }
 
 func write(t *testing.T, path, content string) {
