@@ -3,6 +3,8 @@ package collector
 import (
 	"context"
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -408,5 +410,21 @@ func TestTrustIgnoredGrade(t *testing.T) {
 	}
 	if want == 0 || len(got) != want {
 		t.Fatalf("%d trust-ignored ranks, want %d", len(got), want)
+	}
+}
+
+// The example configuration's owners block, uncommented, is the shipped rules' owners.
+func TestTheExampleOwnersAreValid(t *testing.T) {
+	data, err := os.ReadFile("../config.example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncommented := regexp.MustCompile(`(?m)^# (owners:|  labels:|    - name|      tag_)`).ReplaceAll(data, []byte("$1"))
+	c, err := ParseConfig("config.example.yml", uncommented, env(map[string]string{EnvPassword: "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.Owners) != fmt.Sprint(exampleOwners) {
+		t.Fatalf("the example's owners %+v, want %+v", c.Owners, exampleOwners)
 	}
 }
