@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http/httptest"
@@ -126,28 +127,34 @@ func TestExpositionMatchesTheReferenceCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, gz := range []bool{false, true} {
-		got := parse(t, scrape(t, e, gz))
-		if len(got) != len(want) {
-			t.Fatalf("gzip=%v: %d families, the reference has %d", gz, len(got), len(want))
-		}
-		for _, w := range want {
-			g := got[w.GetName()]
-			if g == nil || g.GetHelp() != w.GetHelp() || g.GetType() != w.GetType() {
-				t.Fatalf("gzip=%v: family %s differs: %v", gz, w.GetName(), g)
-			}
-			gs, ws := series(g), series(w)
-			if len(gs) != len(ws) {
-				t.Fatalf("gzip=%v: %s has %d series, the reference %d", gz, w.GetName(), len(gs), len(ws))
-			}
-			for k, v := range ws {
-				if gv, ok := gs[k]; !ok || gv != v {
-					t.Fatalf("gzip=%v: %s{%s} = %v (present %v), want %v", gz, w.GetName(), k, gv, ok, v)
-				}
-			}
-		}
+		sameAsReference(t, fmt.Sprintf("gzip=%v", gz), parse(t, scrape(t, e, gz)), want)
 	}
 	if !strings.Contains(string(scrape(t, e, false)), `common_name="a \"quoted\" \\ name with a newline"`) {
 		t.Fatal("the awkward name is not escaped as expected")
+	}
+}
+
+// sameAsReference fails unless got has exactly the reference's families, with the same
+// HELP, TYPE, label sets and values.
+func sameAsReference(t *testing.T, what string, got map[string]*dto.MetricFamily, want []*dto.MetricFamily) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d families, the reference has %d", what, len(got), len(want))
+	}
+	for _, w := range want {
+		g := got[w.GetName()]
+		if g == nil || g.GetHelp() != w.GetHelp() || g.GetType() != w.GetType() {
+			t.Fatalf("%s: family %s differs: %v", what, w.GetName(), g)
+		}
+		gs, ws := series(g), series(w)
+		if len(gs) != len(ws) {
+			t.Fatalf("%s: %s has %d series, the reference %d", what, w.GetName(), len(gs), len(ws))
+		}
+		for k, v := range ws {
+			if gv, ok := gs[k]; !ok || gv != v {
+				t.Fatalf("%s: %s{%s} = %v (present %v), want %v", what, w.GetName(), k, gv, ok, v)
+			}
+		}
 	}
 }
 

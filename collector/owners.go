@@ -223,9 +223,6 @@ func ResolveOwners(s *Snapshot, r *OwnerRules) *Owners {
 	byRaw := map[*string]uint32{} // the resolutions are shared slices: one lookup each
 	o.Instance = make([]uint32, len(s.Instances))
 	for i, v := range raw {
-		if len(v) == 0 {
-			continue
-		}
 		c, ok := byRaw[&v[0]]
 		if !ok {
 			capped := make([]string, len(v))

@@ -324,25 +324,7 @@ func TestOwnedExpositionMatchesTheReferenceCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := parse(t, scrape(t, e, true))
-	for _, w := range want {
-		g := got[w.GetName()]
-		if g == nil || g.GetHelp() != w.GetHelp() {
-			t.Fatalf("family %s differs: %v", w.GetName(), g)
-		}
-		gs, ws := series(g), series(w)
-		if len(gs) != len(ws) {
-			t.Fatalf("%s has %d series, the reference %d", w.GetName(), len(gs), len(ws))
-		}
-		for k, v := range ws {
-			if gv, ok := gs[k]; !ok || gv != v {
-				t.Fatalf("%s{%s} = %v (present %v), want %v", w.GetName(), k, gv, ok, v)
-			}
-		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d families, the reference has %d", len(got), len(want))
-	}
+	sameAsReference(t, "owners on", parse(t, scrape(t, e, true)), want)
 }
 
 // Incremental polls keep the owners the full listing read, a restart keeps the tags, and
