@@ -457,9 +457,13 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key, value := n.Content[i], n.Content[i+1]
-			path := key.Value
+			name := key.Value
+			if key.Kind != yaml.ScalarNode { // `? [a, b]: x` or `? {a: b}`: a key that is no name
+				name = "<" + nodeKind(key) + " as a key>"
+			}
+			path := name
 			if prefix != "" {
-				path = prefix + "." + key.Value
+				path = prefix + "." + name
 			}
 			if key.Line == line {
 				return path
@@ -483,6 +487,19 @@ func keyAtLine(n *yaml.Node, line int, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// nodeKind names a node's kind for an error.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "sequence"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "value"
 }
 
 // findLine returns the line of a key path in a YAML tree, or of its nearest present

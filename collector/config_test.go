@@ -75,6 +75,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			"c.yml: qualys.instance_filter.filters[0].operator: cannot unmarshal !!seq into string (line 5)", 5},
 		{"two bad values", strings.Replace(minimal, "qualys:\n", "qualys:\n  page_size: many\n  max_pages: lots\n", 1),
 			"c.yml: qualys.page_size: cannot unmarshal !!str `many` into int (line 2); qualys.max_pages: cannot unmarshal !!str `lots` into int (line 3)", 3},
+		{"mapping as a key", minimal + "metrics:\n  ? {a: b}\n  : 1\n", "c.yml: metrics.<mapping as a key>: cannot unmarshal !!map into string (line 11)", 11},
 		{"two documents", minimal + "---\nfoo: 1\n", "more than one YAML document", 0},
 		{"duplicate key", minimal + "poll:\n  interval: 2h\n", `mapping key "poll" already defined`, 0},
 	}

@@ -2,12 +2,14 @@ package collector
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 )
 
 const fuzzSecret = "fuzz-Secret-7319"
@@ -31,8 +33,14 @@ func FuzzParseConfig(f *testing.F) {
 				t.Fatalf("the error shows the secret: %v", err)
 			}
 			// A line it names is in the file, and a key it names is one the file has.
-			// (YAML breaks lines at \n, \r and \r\n; counting both bytes is an upper bound.)
-			if lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) + 1; ce.Line > lines {
+			// (YAML breaks lines at \n, \r, \r\n, and NEL, LS and PS; counting each is an
+			// upper bound.)
+			text := asUTF8(data) // YAML reads UTF-16 after its byte order mark
+			lines := 1
+			for _, br := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+				lines += strings.Count(text, br)
+			}
+			if ce.Line > lines {
 				t.Fatalf("the error names line %d of a file of at most %d lines: %v", ce.Line, lines, err)
 			}
 			// A value of the wrong type names its key (but for the document itself).
@@ -48,6 +56,25 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal("an accepted config makes an invalid client config")
 		}
 	})
+}
+
+// asUTF8 is data as YAML reads it: UTF-16 (big or little endian) after a byte order mark,
+// else UTF-8.
+func asUTF8(data []byte) string {
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	default:
+		return string(data)
+	}
+	units := make([]uint16, 0, len(data)/2)
+	for i := 2; i+1 < len(data); i += 2 {
+		units = append(units, order.Uint16(data[i:]))
+	}
+	return string(utf16.Decode(units))
 }
 
 // FuzzReadSnapshot: any file is loaded or refused, never a panic; what loads renders an
