@@ -442,6 +442,10 @@ func sortedGrades(counts map[string]int) []string {
 
 // writeStatic writes the per-object families that do not change between polls.
 func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
+	var owners [][]byte // each owner combination's labels, rendered once
+	if s.Owners != nil {
+		owners = lw.ownerTexts(s.Owners)
+	}
 	if e.perCert {
 		e.writeCertTimes(lw, famNotAfter, s, func(c *Certificate) time.Time { return c.NotAfter })
 		e.writeCertTimes(lw, famNotBefore, s, func(c *Certificate) time.Time { return c.NotBefore })
@@ -466,7 +470,6 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
 			lw.flushIfFull()
 		}
 		if o := s.Owners; o != nil {
-			owners := lw.ownerTexts(o)
 			lw.family(famCertOwner)
 			for i := range s.Certificates {
 				for _, combo := range o.Certificate[i] {
@@ -491,10 +494,6 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *Snapshot) {
 			lw.escaped(in.Grade)
 			lw.raw("\"} 1\n")
 			lw.flushIfFull()
-		}
-		var owners [][]byte
-		if s.Owners != nil {
-			owners = lw.ownerTexts(s.Owners)
 		}
 		e.writeRanks(lw, s, famRank, owners, func(in *Instance) string { return in.Grade })
 		e.writeRanks(lw, s, famTrustIgn, owners, func(in *Instance) string { return in.GradeTrustIgnored })
