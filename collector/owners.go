@@ -175,7 +175,7 @@ type OwnerGrade struct {
 }
 
 // ResolveOwners resolves the snapshot's owners; nil rules, or a snapshot listed without
-// asset tags, give nil. An instance's asset is looked up by id, else by UUID; an asset
+// asset tags, give nil. An instance's asset is looked up by its numeric id; an asset
 // whose tags are not in the snapshot is unowned. Then each label keeps its values on the
 // most instances, up to its cap (ties by value), and the others become "".
 func ResolveOwners(s *Snapshot, r *OwnerRules) *Owners {
