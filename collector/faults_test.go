@@ -29,7 +29,10 @@ func TestFaultMatrix(t *testing.T) {
 	tel := NewTelemetry()
 	client, err := certview.New(certview.Config{
 		BaseURL: srv.URL, Credentials: certview.Credentials{Username: "demo", Password: "demo-password"},
-		Timeout: 300 * time.Millisecond, MaxRetries: 1, MaxThrottleRetries: 1,
+		// The timeout cases wait it out twice (MaxRetries 1). It must still be far above
+		// what a healthy page takes under -race on a loaded machine: at 300 ms a recovery
+		// poll once timed out reading a page's body.
+		Timeout: 2 * time.Second, MaxRetries: 1, MaxThrottleRetries: 1,
 		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
 		RateLimit: certview.RateLimit{Calls: 100000, Window: time.Hour, Concurrency: 8},
 		Logger:    log.NewLogfmtLogger(&logs), Hooks: tel.Hooks(),
