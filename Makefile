@@ -127,7 +127,7 @@ e2e-deps:
 
 # Fuzzing, each target for a bounded time (FUZZTIME, default 20s). A crasher is saved
 # under the package's testdata/fuzz and then runs as a regression test in make test.
-FUZZ_TARGETS := FuzzDecodePage:./certview/ FuzzParseConfig:./collector/ FuzzReadSnapshot:./collector/
+FUZZ_TARGETS := FuzzDecodePage:./certview/ FuzzParseConfig:./collector/config/ FuzzReadSnapshot:./collector/store/
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
@@ -157,7 +157,7 @@ cover-certview:
 # five minutes; SCALE_SIZES=1000,10000 limits the sizes), then the API calls of full and
 # incremental polls at 100k/300k (about a minute; BUDGET_SIZE=1000,3000 shrinks it).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1x} ./certview/ ./collector/ | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1x} ./certview/ ./collector/... | tee bench.out
 	@awk -f .ci/benchratio.awk bench.out
 	$(GO) test -tags scale -count=1 -run TestScaleTable -timeout 60m -v . | grep -E '^\|' | tee -a bench.out
-	$(GO) test -tags scale -count=1 -run TestIncrementalBudgetTable -timeout 60m -v ./collector/ | grep -E '^(\||\()' | tee -a bench.out
+	$(GO) test -tags scale -count=1 -run TestIncrementalBudgetTable -timeout 60m -v ./collector/poll/ | grep -E '^(\||\()' | tee -a bench.out

@@ -22,6 +22,9 @@ import (
 	"github.com/certview-exporter/certview_exporter/certview"
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"github.com/certview-exporter/certview_exporter/collector"
+	"github.com/certview-exporter/certview_exporter/collector/config"
+	"github.com/certview-exporter/certview_exporter/collector/snapshot"
+	"github.com/certview-exporter/certview_exporter/collector/telemetry"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,7 +66,7 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	var cfg *collector.Config
+	var cfg *config.Config
 	if *demo {
 		sim, shutdown, err := startSimulator(ctx, *demoSeed, *demoCerts, *demoInstances, *demoInterval)
 		if err != nil {
@@ -77,7 +80,7 @@ func run(args []string) int {
 			"full_interval", *cfg.Poll.FullInterval, "churn_per_interval", demoChurnText)
 	} else {
 		var err error
-		if cfg, err = collector.LoadConfig(*configFile); err != nil {
+		if cfg, err = config.Load(*configFile); err != nil {
 			level.Error(logger).Log("msg", "invalid configuration", "err", err)
 			return 1
 		}
@@ -104,7 +107,7 @@ func run(args []string) int {
 		}
 	}
 
-	telemetry := collector.NewTelemetry()
+	telemetry := telemetry.New()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("qualys_certview"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -114,7 +117,7 @@ func run(args []string) int {
 		Telemetry: telemetry,
 		Gatherer:  reg,
 		Client:    func(c *certview.Config) { c.UserAgent = "certview_exporter/" + version.Version },
-		AfterPoll: func(*collector.Snapshot, error) { warnNearMemoryLimit(logger) },
+		AfterPoll: func(*snapshot.Snapshot, error) { warnNearMemoryLimit(logger) },
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "invalid configuration", "err", err)
@@ -122,9 +125,9 @@ func run(args []string) int {
 	}
 	reg.MustRegister(svc.Collectors()...)
 	// A reload re-reads the configuration file (demo mode has none: it keeps its own).
-	load := func() (*collector.Config, error) { return collector.LoadConfig(*configFile) }
+	load := func() (*config.Config, error) { return config.Load(*configFile) }
 	if *demo {
-		load = func() (*collector.Config, error) { return cfg, nil }
+		load = func() (*config.Config, error) { return cfg, nil }
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -310,20 +313,20 @@ type demoSim struct {
 	opts certviewtest.Options
 }
 
-func demoConfig(sim *demoSim, interval time.Duration) *collector.Config {
-	cfg := &collector.Config{}
+func demoConfig(sim *demoSim, interval time.Duration) *config.Config {
+	cfg := &config.Config{}
 	cfg.Qualys.APIURL = sim.URL
 	cfg.Qualys.Username = sim.opts.Username
-	cfg.Qualys.Password = collector.Secret(sim.opts.Password)
-	cfg.Poll.Interval = collector.Duration(interval)
+	cfg.Qualys.Password = config.Secret(sim.opts.Password)
+	cfg.Poll.Interval = config.Duration(interval)
 	// A full listing every ten polls, incremental polls between.
-	full := collector.Duration(10 * interval)
+	full := config.Duration(10 * interval)
 	cfg.Poll.FullInterval = &full
 	cfg.RateLimit.Calls = sim.opts.RateLimit
-	cfg.RateLimit.Window = collector.Duration(sim.opts.RateWindow)
+	cfg.RateLimit.Window = config.Duration(sim.opts.RateWindow)
 	cfg.RateLimit.Concurrency = sim.opts.Concurrency
 	// The simulator's assets carry team and environment tags, as config.example.yml reads them.
-	cfg.Owners.Labels = []collector.OwnerLabel{
+	cfg.Owners.Labels = []config.OwnerLabel{
 		{Name: "team", TagRegex: "^Team-(.+)$"},
 		{Name: "environment", TagValues: []string{"Production", "Staging"}},
 	}

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,9 +17,6 @@ import (
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
-	"github.com/certview-exporter/certview_exporter/collector"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // scaleRow is one line of the README's scale table.
@@ -34,7 +29,6 @@ type scaleRow struct {
 	calls                            int
 	pollTime                         time.Duration
 	recordsPerSec                    float64
-	naive, direct                    time.Duration
 }
 
 // TestScaleTable measures the exporter at 1k/3k, 10k/30k and 100k/300k certificates and
@@ -56,13 +50,12 @@ func TestScaleTable(t *testing.T) {
 		rows = append(rows, measureScale(t, s[0], s[1]))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| certificates / instances | series | scrape p50 plain | scrape p50 gzip | scrape p99 plain / gzip | p50 during a poll | peak RSS | heap | API calls per poll | poll time (no waits) | decode | naive collector | ratio |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| certificates / instances | series | scrape p50 plain | scrape p50 gzip | scrape p99 plain / gzip | p50 during a poll | peak RSS | heap | API calls per poll | poll time (no waits) | decode |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s / %s | %s | %s | %s | %s / %s | %s | %.0f MiB | %.0f MiB | %d | %s | %s rec/s | %s | %.0fx |\n",
+		fmt.Fprintf(&b, "| %s / %s | %s | %s | %s | %s / %s | %s | %.0f MiB | %.0f MiB | %d | %s | %s rec/s |\n",
 			thousands(r.certs), thousands(r.instances), thousands(r.series), ms(r.plainP50), ms(r.gzP50), ms(r.plainP99), ms(r.gzP99),
-			ms(r.duringPollP50), r.rssMiB, r.heapMiB, r.calls, r.pollTime.Round(100*time.Millisecond), thousands(int(r.recordsPerSec)),
-			ms(r.naive), float64(r.naive)/float64(r.direct))
+			ms(r.duringPollP50), r.rssMiB, r.heapMiB, r.calls, r.pollTime.Round(100*time.Millisecond), thousands(int(r.recordsPerSec)))
 	}
 	t.Log(b.String())
 	fmt.Println(b.String())
@@ -152,53 +145,8 @@ func measureScale(t *testing.T, nc, ni int) scaleRow {
 	row.rssMiB = p.peakRSS(t) / 1024
 	row.heapMiB = heap / (1 << 20)
 	p.stop(t)
-
-	// The naive collector and the exposition, in this process, over the saved snapshot.
-	row.naive, row.direct = compareWithNaive(t, snapshot)
 	return row
 }
-
-func compareWithNaive(t *testing.T, path string) (time.Duration, time.Duration) {
-	t.Helper()
-	snap, err := collector.LoadSnapshot(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched := collector.NewScheduler(nil, collector.SchedulerOptions{Interval: time.Hour})
-	sched.Store(snap)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.NewExporter(sched, collector.ExporterOptions{PerCertificate: true, PerInstance: true}))
-	naive := promhttp.HandlerFor(reg, promhttp.HandlerOpts{DisableCompression: true})
-	direct, err := collector.NewExposition(sched, nil, collector.ExpositionOptions{PerCertificate: true, PerInstance: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	timeIt := func(h http.Handler, n int) time.Duration {
-		var ds []time.Duration
-		for i := 0; i < n; i++ {
-			runtime.GC()
-			rec := &countingWriter{h: http.Header{}}
-			start := time.Now()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-			ds = append(ds, time.Since(start))
-		}
-		return pct(ds, 50)
-	}
-	runs := 3
-	if len(snap.Instances) > 100_000 {
-		runs = 1
-	}
-	return timeIt(naive, runs), timeIt(direct, 5)
-}
-
-type countingWriter struct {
-	h http.Header
-	n int64
-}
-
-func (c *countingWriter) Header() http.Header         { return c.h }
-func (c *countingWriter) WriteHeader(int)             {}
-func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 type scaleProc struct {
 	*exporterProc

@@ -1,3 +1,14 @@
+// Package collector is the exporter side of certview_exporter, and this package is its
+// wiring: a Service builds, for one configuration at a time, the certview client, the
+// poll loop and the exposition, runs the loop, and swaps in a new configuration on
+// reload. The data flows one way through the packages under it:
+//
+//	certview (the API client) -> poll (the loop: full and incremental listings)
+//	  -> snapshot (the immutable inventory and its owners) -> store (the file)
+//	  -> exposition (/metrics)
+//
+// with telemetry (the exporter's own metrics and health) beside them and config (the
+// file) on top. Nothing under this package imports it.
 package collector
 
 import (
@@ -9,6 +20,11 @@ import (
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview"
+	"github.com/certview-exporter/certview_exporter/collector/config"
+	"github.com/certview-exporter/certview_exporter/collector/exposition"
+	"github.com/certview-exporter/certview_exporter/collector/poll"
+	"github.com/certview-exporter/certview_exporter/collector/snapshot"
+	"github.com/certview-exporter/certview_exporter/collector/telemetry"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/jonboulle/clockwork"
@@ -19,13 +35,13 @@ import (
 type ServiceOptions struct {
 	Clock     clockwork.Clock
 	Logger    log.Logger
-	Telemetry *Telemetry
+	Telemetry *telemetry.Telemetry
 	// Gatherer holds the exporter's other metrics (Go, process, build, telemetry).
 	Gatherer prometheus.Gatherer
 	// Client completes the client's settings (user agent, transport); may be nil.
 	Client func(*certview.Config)
-	// AfterPoll is passed on to every scheduler.
-	AfterPoll func(*Snapshot, error)
+	// AfterPoll is called after every poll of every configuration's loop.
+	AfterPoll func(*snapshot.Snapshot, error)
 }
 
 // Service runs the exporter for one configuration at a time: the client, the poll loop
@@ -43,18 +59,18 @@ type Service struct {
 	reloadOK, reloadTime prometheus.Gauge
 }
 
-// serviceRun is one configuration's client, scheduler and exposition.
+// serviceRun is one configuration's client, poll loop and exposition.
 type serviceRun struct {
-	cfg    *Config
+	cfg    *config.Config
 	client *certview.Client
-	sched  *Scheduler
-	expo   *Exposition
+	loop   *poll.Loop
+	expo   *exposition.Exposition
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // NewService builds the service for cfg; Run starts it.
-func NewService(cfg *Config, opts ServiceOptions) (*Service, error) {
+func NewService(cfg *config.Config, opts ServiceOptions) (*Service, error) {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
@@ -62,7 +78,7 @@ func NewService(cfg *Config, opts ServiceOptions) (*Service, error) {
 		opts.Logger = log.NewNopLogger()
 	}
 	if opts.Telemetry == nil {
-		opts.Telemetry = NewTelemetry()
+		opts.Telemetry = telemetry.New()
 	}
 	s := &Service{
 		opts: opts,
@@ -90,8 +106,8 @@ func (s *Service) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.reloadOK, s.reloadTime}
 }
 
-// build makes the client, scheduler and exposition of cfg; it starts nothing.
-func (s *Service) build(cfg *Config) (*serviceRun, error) {
+// build makes the client, poll loop and exposition of cfg; it starts nothing.
+func (s *Service) build(cfg *config.Config) (*serviceRun, error) {
 	cc := cfg.ClientConfig()
 	cc.Logger = log.With(s.opts.Logger, "component", "certview")
 	cc.Hooks = s.opts.Telemetry.Hooks()
@@ -99,7 +115,7 @@ func (s *Service) build(cfg *Config) (*serviceRun, error) {
 	if s.opts.Client != nil {
 		s.opts.Client(&cc)
 	}
-	owners, err := CompileOwners(cfg.Owners)
+	owners, err := cfg.Owners.Rules()
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +123,8 @@ func (s *Service) build(cfg *Config) (*serviceRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	sched := NewScheduler(client, SchedulerOptions{
+	run := &serviceRun{cfg: cfg, client: client}
+	run.loop = poll.New(client, poll.Options{
 		Interval:         time.Duration(cfg.Poll.Interval),
 		FullInterval:     time.Duration(*cfg.Poll.FullInterval),
 		Overlap:          time.Duration(*cfg.Poll.IncrementalOverlap),
@@ -116,32 +133,33 @@ func (s *Service) build(cfg *Config) (*serviceRun, error) {
 		ProgressInterval: time.Duration(cfg.Poll.ProgressInterval),
 		PageSize:         cfg.Qualys.PageSize,
 		RateLimit:        cc.RateLimit,
-		Thresholds:       Thresholds{WeakRSABits: cfg.Metrics.WeakRSABits, WeakECBits: cfg.Metrics.WeakECBits},
+		Thresholds:       snapshot.Thresholds{WeakRSABits: cfg.Metrics.WeakRSABits, WeakECBits: cfg.Metrics.WeakECBits},
 		Owners:           owners,
 		Clock:            s.opts.Clock,
-		Logger:           log.With(s.opts.Logger, "component", "scheduler"),
+		Logger:           log.With(s.opts.Logger, "component", "poll"),
 		Telemetry:        s.opts.Telemetry,
 		SnapshotPath:     cfg.Snapshot.Path,
+		Publish:          func(snap *snapshot.Snapshot) { run.expo.Publish(snap) },
 		AfterPoll:        s.opts.AfterPoll,
 	})
-	expo, err := NewExposition(sched, s.opts.Gatherer, ExpositionOptions{
+	run.expo, err = exposition.New(run.loop, s.opts.Gatherer, exposition.Options{
 		PerCertificate: cfg.Metrics.PerCertificate(), PerInstance: cfg.Metrics.PerInstance(),
 		CertificateInfoLabels: cfg.Metrics.CertificateInfoLabels, InstanceInfoLabels: cfg.Metrics.InstanceInfoLabels,
-		Clock: s.opts.Clock, Logger: log.With(s.opts.Logger, "component", "exposition"),
+		Interval: time.Duration(cfg.Poll.Interval),
+		Clock:    s.opts.Clock, Logger: log.With(s.opts.Logger, "component", "exposition"),
 	})
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	sched.SetPrepare(expo.Prepare)
-	return &serviceRun{cfg: cfg, client: client, sched: sched, expo: expo}, nil
+	return run, nil
 }
 
 // start runs a configuration's poll loop under ctx.
 func (s *Service) start(ctx context.Context, run *serviceRun) {
 	rctx, cancel := context.WithCancel(ctx)
 	run.cancel, run.done = cancel, make(chan struct{})
-	go func() { defer close(run.done); run.sched.Run(rctx) }()
+	go func() { defer close(run.done); run.loop.Run(rctx) }()
 	s.running = run
 }
 
@@ -171,7 +189,7 @@ func (s *Service) Run(ctx context.Context) {
 
 // Reload switches to cfg. On failure the running configuration stays and the error is
 // returned (and counted in qualys_certview_config_last_reload_successful).
-func (s *Service) Reload(cfg *Config) error {
+func (s *Service) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next, err := s.build(cfg)
@@ -184,7 +202,7 @@ func (s *Service) Reload(cfg *Config) error {
 	if s.running != nil {
 		s.running.stop() // a poll in progress is cancelled; the next loop polls when due
 	}
-	next.sched.CarryOver(prev.sched)
+	next.loop.CarryOver(prev.loop)
 	s.current.Store(next)
 	if s.runCtx != nil && s.runCtx.Err() == nil {
 		s.start(s.runCtx, next)
@@ -196,7 +214,7 @@ func (s *Service) Reload(cfg *Config) error {
 }
 
 // ReloadFrom loads a configuration with load and reloads it.
-func (s *Service) ReloadFrom(load func() (*Config, error)) error {
+func (s *Service) ReloadFrom(load func() (*config.Config, error)) error {
 	cfg, err := load()
 	if err != nil {
 		s.mu.Lock()
@@ -209,10 +227,10 @@ func (s *Service) ReloadFrom(load func() (*Config, error)) error {
 }
 
 // Ready says whether a snapshot is being served.
-func (s *Service) Ready() bool { return s.current.Load().sched.Ready() }
+func (s *Service) Ready() bool { return s.current.Load().expo.Ready() }
 
-// Scheduler returns the current configuration's scheduler.
-func (s *Service) Scheduler() *Scheduler { return s.current.Load().sched }
+// Loop returns the current configuration's poll loop.
+func (s *Service) Loop() *poll.Loop { return s.current.Load().loop }
 
 // ServeHTTP serves /metrics from the current configuration's exposition.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -220,7 +238,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ReloadHandler serves POST /-/reload.
-func (s *Service) ReloadHandler(load func() (*Config, error)) http.Handler {
+func (s *Service) ReloadHandler(load func() (*config.Config, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
 			w.Header().Set("Allow", "POST, PUT")
@@ -234,3 +252,5 @@ func (s *Service) ReloadHandler(load func() (*Config, error)) http.Handler {
 		_, _ = w.Write([]byte("configuration reloaded\n"))
 	})
 }
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
+	"github.com/certview-exporter/certview_exporter/collector/config"
+	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func serviceConfig(t *testing.T, url, interval string) *Config {
+func serviceConfig(t *testing.T, url, interval string) *config.Config {
 	t.Helper()
-	cfg, err := ParseConfig("c.yml", []byte("qualys:\n  api_url: "+url+"\n  username: demo\n  password: demo-password\npoll:\n  interval: "+interval+"\nrate_limit:\n  calls: 100000\n  window: 1h\n"), env(nil))
+	cfg, err := config.Parse("c.yml", []byte("qualys:\n  api_url: "+url+"\n  username: demo\n  password: demo-password\npoll:\n  interval: "+interval+"\nrate_limit:\n  calls: 100000\n  window: 1h\n"), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,7 @@ func startService(t *testing.T, interval string) (*certviewtest.Server, *Service
 	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 2, Certificates: 30, Instances: 60}, RateLimit: 100000})
 	t.Cleanup(srv.Close)
 	polls := make(chan error, 10)
-	svc, err := NewService(serviceConfig(t, srv.URL, interval), ServiceOptions{AfterPoll: func(_ *Snapshot, err error) { polls <- err }})
+	svc, err := NewService(serviceConfig(t, srv.URL, interval), ServiceOptions{AfterPoll: func(_ *snapshot.Snapshot, err error) { polls <- err }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func startService(t *testing.T, interval string) (*certviewtest.Server, *Service
 // does not load keeps the running one and says so.
 func TestServiceReload(t *testing.T) {
 	srv, svc, _ := startService(t, "1h")
-	first := svc.Scheduler()
+	first := svc.Loop()
 	calls := srv.Sim.Requests("certificates")
 
 	// A good configuration: a new interval and per-instance families off.
@@ -56,8 +58,8 @@ func TestServiceReload(t *testing.T) {
 	if err := svc.Reload(good); err != nil {
 		t.Fatal(err)
 	}
-	if svc.Scheduler() == first || svc.Scheduler().Interval() != 2*time.Hour || !svc.Ready() || !svc.Scheduler().Health().Up {
-		t.Fatalf("after the reload: interval %s, ready %v, health %+v", svc.Scheduler().Interval(), svc.Ready(), svc.Scheduler().Health())
+	if svc.Loop() == first || svc.Loop().Interval() != 2*time.Hour || !svc.Ready() || !svc.Loop().Health().Up {
+		t.Fatalf("after the reload: interval %s, ready %v, health %+v", svc.Loop().Interval(), svc.Ready(), svc.Loop().Health())
 	}
 	if srv.Sim.Requests("certificates") != calls {
 		t.Fatal("the reload made API calls")
@@ -72,18 +74,18 @@ func TestServiceReload(t *testing.T) {
 	}
 
 	// A configuration that does not load: the running one stays.
-	err := svc.ReloadFrom(func() (*Config, error) { return nil, errors.New("c.yml:3: qualys.username: required") })
-	if err == nil || svc.Scheduler().Interval() != 2*time.Hour || testutil.ToFloat64(svc.reloadOK) != 0 {
-		t.Fatalf("bad reload: err %v, interval %s, metric %v", err, svc.Scheduler().Interval(), testutil.ToFloat64(svc.reloadOK))
+	err := svc.ReloadFrom(func() (*config.Config, error) { return nil, errors.New("c.yml:3: qualys.username: required") })
+	if err == nil || svc.Loop().Interval() != 2*time.Hour || testutil.ToFloat64(svc.reloadOK) != 0 {
+		t.Fatalf("bad reload: err %v, interval %s, metric %v", err, svc.Loop().Interval(), testutil.ToFloat64(svc.reloadOK))
 	}
 	bad := serviceConfig(t, srv.URL, "1h")
 	bad.Metrics.CertificateInfoLabels = []string{"colour"}
-	if err := svc.Reload(bad); err == nil || svc.Scheduler().Interval() != 2*time.Hour {
+	if err := svc.Reload(bad); err == nil || svc.Loop().Interval() != 2*time.Hour {
 		t.Fatalf("invalid exposition options were accepted: %v", err)
 	}
 
 	// POST /-/reload.
-	h := svc.ReloadHandler(func() (*Config, error) { return serviceConfig(t, srv.URL, "3h"), nil })
+	h := svc.ReloadHandler(func() (*config.Config, error) { return serviceConfig(t, srv.URL, "3h"), nil })
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/-/reload", nil))
 	if rec.Code != 405 {
@@ -91,7 +93,7 @@ func TestServiceReload(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/-/reload", nil))
-	if rec.Code != 200 || svc.Scheduler().Interval() != 3*time.Hour || testutil.ToFloat64(svc.reloadOK) != 1 {
+	if rec.Code != 200 || svc.Loop().Interval() != 3*time.Hour || testutil.ToFloat64(svc.reloadOK) != 1 {
 		t.Fatalf("POST /-/reload: %d %s", rec.Code, rec.Body)
 	}
 }
@@ -100,7 +102,7 @@ func TestServiceReload(t *testing.T) {
 // overlap, and the served snapshot stays.
 func TestReloadDuringAPoll(t *testing.T) {
 	srv, svc, polls := startService(t, "1s")
-	snap := svc.Scheduler().Snapshot()
+	snap := svc.Loop().Snapshot()
 	hold, arrived := make(chan struct{}), make(chan struct{})
 	defer close(hold)
 	srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: -1, Kind: certviewtest.FaultSlow, Release: hold, Arrived: arrived})
@@ -111,7 +113,7 @@ func TestReloadDuringAPoll(t *testing.T) {
 	if err := <-polls; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the stuck poll ended with %v, want it cancelled", err)
 	}
-	if got := svc.Scheduler().Snapshot(); got == nil || len(got.Certificates) != len(snap.Certificates) {
+	if got := svc.Loop().Snapshot(); got == nil || len(got.Certificates) != len(snap.Certificates) {
 		t.Fatal("the snapshot did not carry over")
 	}
 }

@@ -1,0 +1,198 @@
+// Package store owns the snapshot file: the format, writing it atomically and reading it
+// back with every fault named. It saves a snapshot's records and nothing derived from
+// them, and it knows nothing of polls or of what is served.
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/collector/snapshot"
+)
+
+// The saved snapshot's format: a fixed header, then a gzip-compressed gob of
+// snapshotFile. The header carries the format version, the payload's length and its
+// CRC-32C, so a truncated, corrupt or foreign file is refused before it is decoded.
+//
+//	offset size
+//	0      8    magic "CVSNAP\r\n"
+//	8      4    format version, big-endian
+//	12     8    payload length, big-endian
+//	20     4    CRC-32C of the payload, big-endian
+//	24     n    payload
+const (
+	snapshotMagic = "CVSNAP\r\n"
+	// SnapshotVersion 2 adds the poll kind, the full listing's times, the watermark and
+	// the ids; a version 1 file still loads, without them, so the next poll is full.
+	// Version 3 adds the assets' tags; without them, the next poll with owners on is full.
+	SnapshotVersion = 3
+	headerSize      = 24
+	// maxSnapshotBytes bounds what a load reads: far above a million certificates.
+	maxSnapshotBytes = 2 << 30
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// snapshotFile is what is saved: the records and the times. Counts are derived again
+// on load.
+type snapshotFile struct {
+	Taken        time.Time
+	PollDuration time.Duration
+	Certificates []snapshot.Certificate
+	Instances    []snapshot.Instance
+	// Since version 2.
+	Kind                      string
+	FullStarted, FullFinished time.Time
+	Watermark                 time.Time
+	MaxCertID                 int64
+	// Since version 3: the assets' tags, for owners.
+	AssetTags  map[uint64][]string
+	TagsListed bool
+}
+
+// Save writes the snapshot's records to path atomically: a temporary file in the same
+// directory, fsync, rename, then fsync of the directory. A reader sees the old file or
+// the new one, never a part.
+func Save(path string, s *snapshot.Snapshot) error {
+	return saveFile(path, SnapshotVersion, snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
+		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID, s.AssetTags, s.TagsListed})
+}
+
+// saveFile writes v as a snapshot file of the given format version.
+func saveFile(path string, version uint32, v any) error {
+	var payload bytes.Buffer
+	zw := gzip.NewWriter(&payload)
+	if err := gob.NewEncoder(zw).Encode(v); err != nil {
+		return fmt.Errorf("snapshot %s: encoding: %w", path, err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("snapshot %s: compressing: %w", path, err)
+	}
+	var header [headerSize]byte
+	copy(header[:8], snapshotMagic)
+	binary.BigEndian.PutUint32(header[8:12], version)
+	binary.BigEndian.PutUint64(header[12:20], uint64(payload.Len()))
+	binary.BigEndian.PutUint32(header[20:24], crc32.Checksum(payload.Bytes(), crcTable))
+
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // a no-op once renamed
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	_, err = w.Write(header[:])
+	if err == nil {
+		_, err = payload.WriteTo(w)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot %s: writing: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ErrNoSnapshot says there is no saved snapshot yet.
+var ErrNoSnapshot = errors.New("no saved snapshot")
+
+// Load reads a snapshot saved by Save, its owners resolved by rules (nil: owners off). Any damage (a short file, a
+// wrong magic or version, a checksum mismatch, an undecodable payload) is an error
+// naming the file and the fault.
+func Load(path string, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoSnapshot
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	defer f.Close()
+	s, err := Read(f, rules)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// crcReader keeps the CRC-32C and length of what is read through it.
+type crcReader struct {
+	r   io.Reader
+	crc uint32
+	n   uint64
+}
+
+func (c *crcReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.crc = crc32.Update(c.crc, crcTable, p[:k])
+	c.n += uint64(k)
+	return k, err
+}
+
+// Read decodes a saved snapshot from r, its owners resolved by rules (nil: owners off).
+func Read(r io.Reader, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
+	var header [headerSize]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return nil, fmt.Errorf("header: %w (truncated?)", err)
+	}
+	if string(header[:8]) != snapshotMagic {
+		return nil, errors.New("not a certview_exporter snapshot (bad magic)")
+	}
+	if v := binary.BigEndian.Uint32(header[8:12]); v < 1 || v > SnapshotVersion {
+		return nil, fmt.Errorf("format version %d; this exporter reads versions 1 to %d", v, SnapshotVersion)
+	}
+	n := binary.BigEndian.Uint64(header[12:20])
+	if n > maxSnapshotBytes {
+		return nil, fmt.Errorf("payload of %d bytes is over the %d-byte limit", n, maxSnapshotBytes)
+	}
+	// Decode as the payload streams in, checksumming it on the way: nothing is trusted
+	// until the whole payload has been read and its checksum matched.
+	pr := &crcReader{r: io.LimitReader(r, int64(n))}
+	var sf snapshotFile
+	zr, err := gzip.NewReader(bufio.NewReaderSize(pr, 256<<10))
+	if err == nil {
+		err = gob.NewDecoder(io.LimitReader(zr, 8*maxSnapshotBytes)).Decode(&sf)
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, pr) // the rest, for the checksum and the length
+	}
+	switch {
+	case pr.n < n:
+		return nil, fmt.Errorf("payload: %d of %d bytes (truncated?)", pr.n, n)
+	case pr.crc != binary.BigEndian.Uint32(header[20:24]):
+		return nil, errors.New("checksum mismatch (corrupt)")
+	case err != nil:
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	if sf.Taken.IsZero() {
+		return nil, errors.New("payload: no poll time")
+	}
+	return snapshot.Restore(snapshot.Records{Taken: sf.Taken, PollDuration: sf.PollDuration,
+		Certificates: sf.Certificates, Instances: sf.Instances, Kind: sf.Kind,
+		FullStarted: sf.FullStarted, FullFinished: sf.FullFinished, Watermark: sf.Watermark, MaxCertID: sf.MaxCertID,
+		AssetTags: sf.AssetTags, TagsListed: sf.TagsListed}, rules), nil
+}
