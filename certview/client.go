@@ -75,7 +75,9 @@ func New(cfg Config) (*Client, error) {
 		authSem:  make(chan struct{}, 1),
 	}
 	for _, ep := range []string{EndpointCertificates, EndpointInstances, EndpointAssets} {
-		c.limiters[ep] = newLimiter(cfg.Clock, cfg.RateLimit)
+		l := newLimiter(cfg.Clock, cfg.RateLimit)
+		l.logger, l.endpoint = cfg.Logger, ep
+		c.limiters[ep] = l
 	}
 	return c, nil
 }
@@ -109,6 +111,19 @@ func (c *Client) redact(s string) string {
 		}
 	}
 	return s
+}
+
+// headerProblem describes a malformed header of h for the log. A value that holds a
+// secret the client knows is not quoted at all, since a prefix of it would survive
+// redaction.
+func (c *Client) headerProblem(h http.Header, err error) string {
+	var he *HeaderError
+	if errors.As(err, &he) {
+		if raw, _ := headerValue(h, he.Header); c.redact(raw) != raw {
+			return fmt.Sprintf("header %s: a value holding a secret (not shown) %s", he.Header, he.Reason)
+		}
+	}
+	return c.redact(err.Error())
 }
 
 // snippet returns the first 200 bytes of a body for an error message. It redacts
@@ -350,7 +365,7 @@ func (c *Client) call(ctx context.Context, endpoint string, page int, path strin
 			if throttles >= c.cfg.MaxThrottleRetries {
 				return &ThrottledError{Endpoint: endpoint, Page: page, Status: status, Attempts: attempts}
 			}
-			wait = c.throttleWait(info, hdr, throttles)
+			wait = c.throttleWait(lim, page, info, hdr, throttles)
 			throttles++
 			lim.pause(wait)
 			c.cfg.Hooks.wait(WaitEvent{Endpoint: endpoint, Page: page, Reason: "throttled", Duration: wait})
@@ -381,12 +396,15 @@ func isStream(err error) bool {
 }
 
 // throttleWait is X-RateLimit-ToWait-Sec, else Retry-After, else backoff with jitter.
-func (c *Client) throttleWait(info RateLimitInfo, h http.Header, attempt int) time.Duration {
+// A wait from a header is bounded by the limiter's wait cap (info has been clamped
+// already; Retry-After is clamped here).
+func (c *Client) throttleWait(lim *limiter, page int, info RateLimitInfo, h http.Header, attempt int) time.Duration {
 	if info.ToWaitSec >= 0 {
-		return time.Duration(info.ToWaitSec) * time.Second
+		d, _ := secondsDuration(info.ToWaitSec, lim.waitCap())
+		return d
 	}
 	if d, ok := retryAfter(h, c.cfg.Clock.Now()); ok {
-		return d
+		return lim.clampWait(page, "Retry-After", d)
 	}
 	return backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax, c.rand)
 }
@@ -413,8 +431,9 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, page int, path 
 	defer resp.Body.Close()
 	info, problems := ParseRateLimit(resp.Header)
 	for _, p := range problems {
-		level.Warn(c.cfg.Logger).Log("msg", "ignoring a malformed rate-limit header", "endpoint", endpoint, "page", page, "err", p)
+		level.Warn(c.cfg.Logger).Log("msg", "ignoring a malformed rate-limit header", "endpoint", endpoint, "page", page, "err", c.headerProblem(resp.Header, p))
 	}
+	info = c.limiters[endpoint].clamp(info, page)
 	c.limiters[endpoint].update(info)
 	c.noteDeprecation(endpoint, pathVersion(path), path, resp.Header)
 	var result error

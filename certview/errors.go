@@ -80,7 +80,8 @@ type RequestEvent struct {
 }
 
 // WaitEvent describes a pause before a request: the client's own budget, a throttling
-// answer, or a retry backoff.
+// answer, or a retry backoff. Duration is never negative, and a wait a header asked for
+// is at most MaxHeaderWait.
 type WaitEvent struct {
 	Endpoint string
 	Page     int
@@ -137,7 +138,11 @@ func (h Hooks) request(e RequestEvent) {
 	}
 }
 
+// wait reports a wait. A negative duration is reported as 0: callers add it to counters.
 func (h Hooks) wait(e WaitEvent) {
+	if e.Duration < 0 {
+		e.Duration = 0
+	}
 	if h.Wait != nil {
 		h.Wait(e)
 	}
