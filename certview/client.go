@@ -233,14 +233,18 @@ func (c *Client) authenticate(ctx context.Context) (string, time.Time, error) {
 		c.cfg.Hooks.request(ev)
 		switch {
 		case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
-			raw, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBytes))
-			resp.Body.Close()
+			raw, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBytes+1))
+			drain(resp)
 			if err != nil {
 				lastErr = fmt.Errorf("certview: %s: reading token: %w", path, err)
 				if attempt < c.cfg.MaxRetries {
 					continue
 				}
 				return "", time.Time{}, lastErr
+			}
+			if len(raw) > maxTokenBytes {
+				return "", time.Time{}, &AuthError{Endpoint: EndpointAuth, Status: resp.StatusCode,
+					Reason: fmt.Sprintf("the answer is larger than a token may be (%d bytes)", maxTokenBytes)}
 			}
 			tok := strings.TrimSpace(string(raw))
 			if tok == "" || strings.ContainsAny(tok, " \t\r\n<{") {

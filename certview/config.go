@@ -21,22 +21,29 @@ import (
 
 // Defaults, from the vendor documents and the Standard API service.
 const (
-	DefaultVersion          = VersionAuto
-	DefaultPageSize         = 200
-	MaxPageSize             = 200
-	DefaultAssetType        = "ALL"
-	DefaultTimeout          = 60 * time.Second
-	DefaultRateLimitCalls   = 300
-	DefaultRateLimitWindow  = time.Hour
-	DefaultConcurrency      = 2
-	TokenLifetime           = 4 * time.Hour
-	DefaultRenewMargin      = 30 * time.Minute
-	DefaultMaxPages         = 10000
-	DefaultMaxRetries       = 3
-	DefaultThrottleRetries  = 5
-	DefaultBackoffBase      = time.Second
-	DefaultBackoffMax       = 2 * time.Minute
-	AssetsWindow            = 10000 // records the v1 assets endpoint serves per query
+	DefaultVersion         = VersionAuto
+	DefaultPageSize        = 200
+	MaxPageSize            = 200
+	DefaultAssetType       = "ALL"
+	DefaultTimeout         = 60 * time.Second
+	DefaultRateLimitCalls  = 300
+	DefaultRateLimitWindow = time.Hour
+	DefaultConcurrency     = 2
+	TokenLifetime          = 4 * time.Hour
+	DefaultRenewMargin     = 30 * time.Minute
+	DefaultMaxPages        = 10000
+	DefaultMaxRetries      = 3
+	DefaultThrottleRetries = 5
+	DefaultBackoffBase     = time.Second
+	DefaultBackoffMax      = 2 * time.Minute
+	AssetsWindow           = 10000 // records the v1 assets endpoint serves per query
+	// A page's body may hold PageBytesPerRecord bytes per record asked for, plus
+	// PageBytesSlack, unless Config.MaxPageBytes says otherwise: 13.5 MiB for a page of
+	// 200. The vendor's sample records are 2 to 4 KiB; a certificate listing can carry
+	// many assets inline, so the allowance is generous, and the slack lets one very large
+	// record (about 1 MiB, a certificate served on a few thousand hosts) through a page.
+	PageBytesPerRecord      = 64 << 10
+	PageBytesSlack          = 1 << 20
 	maxErrorBodyBytes       = 200
 	maxTokenBytes           = 64 << 10
 	defaultUserAgentProduct = "certview_exporter"
@@ -212,11 +219,14 @@ type Config struct {
 	Includes          []string
 	ExcludeFields     []string
 
-	RateLimit          RateLimit
-	TokenRenewMargin   time.Duration // renew this long before the token expires
-	MaxPages           int           // runaway-paging guard per listing
-	MaxRetries         int           // for 5xx, network and stream errors
-	MaxThrottleRetries int           // for 409, 429 and 503
+	RateLimit        RateLimit
+	TokenRenewMargin time.Duration // renew this long before the token expires
+	MaxPages         int           // runaway-paging guard per listing
+	// MaxPageBytes bounds one page's body, after decompression. 0 means
+	// PageSize*PageBytesPerRecord + PageBytesSlack.
+	MaxPageBytes       int64
+	MaxRetries         int // for 5xx, network and stream errors
+	MaxThrottleRetries int // for 409, 429 and 503
 	BackoffBase        time.Duration
 	BackoffMax         time.Duration
 
@@ -278,6 +288,14 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = log.NewNopLogger()
 	}
+}
+
+// pageByteLimit is the most bytes one page's body may hold.
+func (c *Config) pageByteLimit() int64 {
+	if c.MaxPageBytes > 0 {
+		return c.MaxPageBytes
+	}
+	return int64(c.PageSize)*PageBytesPerRecord + PageBytesSlack
 }
 
 // gateway resolves BaseURL or Platform to a URL without a trailing slash.
@@ -357,6 +375,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("token renew margin %s: must be between 0 and %s", c.TokenRenewMargin, TokenLifetime)
 	case c.MaxPages < 1:
 		return fmt.Errorf("max pages %d: must be at least 1", c.MaxPages)
+	case c.MaxPageBytes < 0:
+		return fmt.Errorf("max page bytes %d: must not be negative (0 derives it from the page size)", c.MaxPageBytes)
 	case c.MaxRetries < 0 || c.MaxThrottleRetries < 0:
 		return errors.New("retries: must not be negative")
 	case c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase:

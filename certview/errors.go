@@ -66,6 +66,23 @@ func (e *PageError) Error() string {
 
 func (e *PageError) Unwrap() error { return e.Err }
 
+// PageLimitError says a page broke a bound and was refused (without a retry): its body
+// was larger than Limit bytes (Config.MaxPageBytes, counted after decompression), or it
+// held more than Limit records, the page size asked for.
+type PageLimitError struct {
+	Endpoint string
+	Page     int
+	Unit     string // "bytes" or "records"
+	Limit    int64
+}
+
+func (e *PageLimitError) Error() string {
+	if e.Unit == "records" {
+		return fmt.Sprintf("certview: %s page %d: the answer holds more than the %d records asked for", e.Endpoint, e.Page, e.Limit)
+	}
+	return fmt.Sprintf("certview: %s page %d: the answer is larger than its limit of %d %s", e.Endpoint, e.Page, e.Limit, e.Unit)
+}
+
 // ErrTooManyPages stops a listing that pages past Config.MaxPages.
 var ErrTooManyPages = errors.New("certview: listing exceeded the maximum page count")
 

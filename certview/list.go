@@ -52,6 +52,7 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 	var st ListStats
 	seen := map[uint64]struct{}{}
 	size := c.cfg.PageSize
+	limit := c.cfg.pageByteLimit()
 	for page := 0; ; page++ {
 		if page >= c.cfg.MaxPages {
 			return st, fmt.Errorf("%w: %s stopped at page %d (max pages %d)", ErrTooManyPages, p.endpoint, page, c.cfg.MaxPages)
@@ -73,18 +74,26 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 			if r == nil {
 				return nil
 			}
+			br := &boundedReader{r: r, left: limit}
 			var derr error
-			recs, raw, derr = decodePage[T, P](r, func(idx int, err error) {
+			recs, raw, derr = decodePage[T, P](br, size, func(idx int, err error) {
 				st.Skipped++
 				c.cfg.Hooks.skip(SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
 				level.Warn(c.cfg.Logger).Log("msg", "skipping a record that does not decode", "endpoint", p.endpoint, "page", page, "index", idx, "err", err)
 			})
+			switch {
+			case br.exceeded:
+				return &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "bytes", Limit: limit}
+			case errors.Is(derr, errTooManyRecords):
+				return &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "records", Limit: int64(size)}
+			}
 			return derr
 		})
 		if err != nil {
 			var apiErr *APIError
 			var pageErr *PageError
-			if !errors.As(err, &apiErr) && !errors.As(err, &pageErr) && !errors.Is(err, ctx.Err()) {
+			var limitErr *PageLimitError
+			if !errors.As(err, &apiErr) && !errors.As(err, &pageErr) && !errors.As(err, &limitErr) && !errors.Is(err, ctx.Err()) {
 				var authErr *AuthError
 				var thrErr *ThrottledError
 				if !errors.As(err, &authErr) && !errors.As(err, &thrErr) {
@@ -116,10 +125,43 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 	}
 }
 
+// errTooManyRecords says a page held more elements than asked for.
+var errTooManyRecords = errors.New("the page holds more records than asked for")
+
+// errBodyLimit says a body ran past its byte limit.
+var errBodyLimit = errors.New("the body is larger than its limit")
+
+// boundedReader reads at most left bytes of r; reading past them fails with
+// errBodyLimit and sets exceeded. It reads at most one byte beyond the bound, to tell a
+// body of exactly the limit from a larger one.
+type boundedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.exceeded {
+		return 0, errBodyLimit
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	if int64(n) > b.left {
+		b.exceeded = true
+		return int(b.left), errBodyLimit
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
 // decodePage streams one page: a JSON array of records. A record of the wrong shape is
 // reported to skip and left out; a broken stream fails the page. raw counts every
-// element, skipped or not, so a bad record does not make a page look short.
-func decodePage[T any, P record[T]](r io.Reader, skip func(idx int, err error)) (recs []T, raw int, err error) {
+// element, skipped or not, so a bad record does not make a page look short. A page of
+// more than maxRecords elements (when maxRecords > 0) fails with errTooManyRecords as
+// soon as the first extra element begins.
+func decodePage[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx int, err error)) (recs []T, raw int, err error) {
 	dec := json.NewDecoder(r)
 	tok, err := dec.Token()
 	if err == io.EOF {
@@ -132,6 +174,9 @@ func decodePage[T any, P record[T]](r io.Reader, skip func(idx int, err error)) 
 		return nil, 0, fmt.Errorf("body is not a JSON array (starts with %v)", tok)
 	}
 	for dec.More() {
+		if maxRecords > 0 && raw >= maxRecords {
+			return nil, raw, errTooManyRecords
+		}
 		at := dec.InputOffset()
 		recs = append(recs, *new(T))
 		rec := &recs[len(recs)-1]
