@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -214,7 +215,9 @@ func TestPageRecordsAreBounded(t *testing.T) {
 	if n := ct.read.Load(); n > 1<<20 {
 		t.Fatalf("read %d bytes to find the 201st record", n)
 	}
-	_ = logs // ITEM3
+	if lines := strings.Count(logs.String(), "\n"); lines > 1 {
+		t.Fatalf("%d log lines for one refused page:\n%.2000s", lines, logs.String())
+	}
 	// 201 good records fail the same way.
 	var b strings.Builder
 	b.WriteString("[")
@@ -267,5 +270,69 @@ func TestOversizedTokenIsRefused(t *testing.T) {
 	var authErr *AuthError
 	if !errors.As(err, &authErr) || tok != "" || !strings.Contains(err.Error(), fmt.Sprint(maxTokenBytes)) {
 		t.Fatalf("token of %d bytes, err %v; want an AuthError naming the %d-byte bound", len(tok), err, maxTokenBytes)
+	}
+}
+
+// pagedHandler answers page n of a listing with pages[n], and [] past the last.
+func pagedHandler(t *testing.T, pages ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			PageNumber int `json:"pageNumber"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Errorf("request body: %v", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if req.PageNumber < len(pages) {
+			_, _ = io.WriteString(w, pages[req.PageNumber])
+			return
+		}
+		_, _ = io.WriteString(w, "[]")
+	}
+}
+
+// A page of bad records gives one summary line (count and first error), and a skip
+// event per record, so that a counter fed by the hook stays exact.
+func TestBadRecordsAreSummarisedPerPage(t *testing.T) {
+	bad := "[" + strings.TrimSuffix(strings.Repeat("{},", DefaultPageSize), ",") + "]"
+	var logs bytes.Buffer
+	r, _ := newHTTPRig(t, pagedHandler(t, bad, `[{"id": 1, "certhash": "a"}, 7]`), func(c *Config) { c.Logger = log.NewLogfmtLogger(&logs) })
+	st, certs, err := r.listCertificates()
+	if err != nil || len(certs) != 1 {
+		t.Fatalf("%d records, err %v", len(certs), err)
+	}
+	if st.Skipped != DefaultPageSize+1 || len(r.skips) != DefaultPageSize+1 {
+		t.Fatalf("stats %+v, %d skip events; want %d", st, len(r.skips), DefaultPageSize+1)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want one per page:\n%s", len(lines), logs.String())
+	}
+	for _, want := range []string{"level=warn", "page=0", "skipped=200", "first_index=0", "certhash is missing"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("summary %q lacks %q", lines[0], want)
+		}
+	}
+	if !strings.Contains(lines[1], "page=1") || !strings.Contains(lines[1], "skipped=1") || !strings.Contains(lines[1], "first_index=1") {
+		t.Errorf("summary of page 1: %q", lines[1])
+	}
+}
+
+// A page that is read again after a broken stream reports its bad records once.
+func TestSkipsOfARetriedPageCountOnce(t *testing.T) {
+	var calls atomic.Int32
+	r, _ := newHTTPRig(t, func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) == 1 {
+			_, _ = io.WriteString(w, `[{}, {"id": 1, "certhash": "a"}, {"id": 2,, }`)
+			return
+		}
+		_, _ = io.WriteString(w, `[{}, {"id": 1, "certhash": "a"}]`)
+	}, nil)
+	st, certs, err := r.listCertificates()
+	if err != nil || len(certs) != 1 || calls.Load() != 2 {
+		t.Fatalf("%d records in %d calls, err %v", len(certs), calls.Load(), err)
+	}
+	if st.Skipped != 1 || len(r.skips) != 1 {
+		t.Fatalf("stats %+v, %d skip events; want 1", st, len(r.skips))
 	}
 }

@@ -106,7 +106,9 @@ type WaitEvent struct {
 	Duration time.Duration
 }
 
-// SkipEvent describes a record that could not be decoded and was skipped.
+// SkipEvent describes a record that could not be decoded and was skipped. The events of
+// a page are reported once it has been read whole, so a page read again after a broken
+// stream reports its records once. The log has one summary line per page.
 type SkipEvent struct {
 	Endpoint string
 	Page     int

@@ -69,17 +69,18 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 		}
 		var recs []T
 		var raw int
+		// The records skipped by the attempt that read the page; an attempt that fails
+		// (and may be retried) reports none.
+		var skipped []SkipEvent
 		err = c.call(ctx, p.endpoint, page, p.path, body, func(r io.Reader) error {
-			recs, raw = recs[:0], 0
+			recs, raw, skipped = recs[:0], 0, skipped[:0]
 			if r == nil {
 				return nil
 			}
 			br := &boundedReader{r: r, left: limit}
 			var derr error
 			recs, raw, derr = decodePage[T, P](br, size, func(idx int, err error) {
-				st.Skipped++
-				c.cfg.Hooks.skip(SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
-				level.Warn(c.cfg.Logger).Log("msg", "skipping a record that does not decode", "endpoint", p.endpoint, "page", page, "index", idx, "err", err)
+				skipped = append(skipped, SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
 			})
 			switch {
 			case br.exceeded:
@@ -103,6 +104,7 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 			return st, err
 		}
 		st.Pages++
+		c.reportSkipped(&st, skipped)
 		fresh := recs[:0]
 		for i := range recs {
 			k := P(&recs[i]).key()
@@ -123,6 +125,21 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 			return st, nil
 		}
 	}
+}
+
+// reportSkipped counts a page's skipped records, hands each to the Skip hook and logs
+// one line for the page: how many, and the first one's index and error.
+func (c *Client) reportSkipped(st *ListStats, skipped []SkipEvent) {
+	if len(skipped) == 0 {
+		return
+	}
+	st.Skipped += len(skipped)
+	for _, e := range skipped {
+		c.cfg.Hooks.skip(e)
+	}
+	first := skipped[0]
+	level.Warn(c.cfg.Logger).Log("msg", "skipped records that do not decode", "endpoint", first.Endpoint, "page", first.Page,
+		"skipped", len(skipped), "first_index", first.Index, "first_err", first.Err)
 }
 
 // errTooManyRecords says a page held more elements than asked for.
