@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +37,8 @@ type Client struct {
 	tokMu   sync.RWMutex
 	token   string
 	expires time.Time
+
+	secrets []string // the password and client secret in each spelling redact replaces
 
 	versions          versionState
 	deprecationWarned sync.Map // paths whose deprecation was logged
@@ -73,6 +77,7 @@ func New(cfg Config) (*Client, error) {
 		limiters: map[string]*limiter{},
 		rand:     rand.Float64,
 		authSem:  make(chan struct{}, 1),
+		secrets:  secretSpellings(cfg.Credentials.Password, cfg.Credentials.ClientSecret),
 	}
 	for _, ep := range []string{EndpointCertificates, EndpointInstances, EndpointAssets} {
 		l := newLimiter(cfg.Clock, cfg.RateLimit)
@@ -100,17 +105,73 @@ func (c *Client) Budget(endpoint string) (Budget, bool) {
 	return l.budget(), true
 }
 
-// redact replaces every secret the client knows in s.
+// String describes the client by its gateway and the credentials' public part.
+func (c *Client) String() string {
+	return fmt.Sprintf("certview.Client{%s, %s}", c.base, c.cfg.Credentials)
+}
+
+// Format prints String for every verb: the client holds the token and the credentials,
+// which fmt would otherwise print from its unexported fields.
+func (c *Client) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.String(), c.String()) }
+
+// redact replaces every secret the client knows in s: the token, and the password and
+// client secret in every spelling a server could echo them in (see secretSpellings).
 func (c *Client) redact(s string) string {
 	c.tokMu.RLock()
 	tok := c.token
 	c.tokMu.RUnlock()
-	for _, secret := range []string{tok, c.cfg.Credentials.Password, c.cfg.Credentials.ClientSecret} {
-		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		}
+	if len(tok) >= 4 {
+		s = strings.ReplaceAll(s, tok, "[REDACTED]")
+	}
+	for _, secret := range c.secrets {
+		s = strings.ReplaceAll(s, secret, "[REDACTED]")
 	}
 	return s
+}
+
+// secretSpellings lists the ways a secret can come back in a body: as it is, URL-query
+// and form encoded (how /auth sent it), path encoded, each with upper- or lower-case
+// hex, JSON escaped and HTML escaped. Longest first, so that a spelling is replaced
+// before a shorter one inside it; secrets under 4 bytes are left alone.
+func secretSpellings(secrets ...string) []string {
+	lowerHex := func(s string) string {
+		b := []byte(s)
+		for i := 0; i+2 < len(b); i++ {
+			if b[i] == '%' {
+				b[i+1], b[i+2] = lowerASCII(b[i+1]), lowerASCII(b[i+2])
+			}
+		}
+		return string(b)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, secret := range secrets {
+		if len(secret) < 4 {
+			continue
+		}
+		var js strings.Builder
+		enc := json.NewEncoder(&js)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(secret)
+		jsonHTML, _ := json.Marshal(secret)
+		for _, sp := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret),
+			lowerHex(url.QueryEscape(secret)), lowerHex(url.PathEscape(secret)),
+			strings.Trim(strings.TrimSpace(js.String()), `"`), strings.Trim(string(jsonHTML), `"`), html.EscapeString(secret)} {
+			if !seen[sp] {
+				seen[sp] = true
+				out = append(out, sp)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+func lowerASCII(b byte) byte {
+	if b >= 'A' && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
 }
 
 // headerProblem describes a malformed header of h for the log. A value that holds a

@@ -8,6 +8,7 @@ package certview
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -105,6 +106,21 @@ func (c Credentials) String() string {
 
 // GoString keeps %#v from printing the secrets.
 func (c Credentials) GoString() string { return "certview.Credentials{" + c.String() + "}" }
+
+// Format prints String (GoString for %#v) whatever the verb, so that no verb, %d or %x
+// included, reaches the secret fields; a Config holding the credentials prints safely
+// too.
+func (c Credentials) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.String(), c.GoString()) }
+
+// formatSafe writes a secret holder's description for any verb: goString for %#v, else
+// s formatted as a string with the verb and flags given.
+func formatSafe(f fmt.State, verb rune, s, goString string) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = io.WriteString(f, goString)
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), s)
+}
 
 func (c Credentials) oauth() bool { return c.ClientID != "" }
 
@@ -314,8 +330,17 @@ func (c *Config) gateway() (string, error) {
 		}
 		return u, nil
 	}
+	if strings.Contains(raw, "@") {
+		// Userinfo, perhaps a password: say so without printing it, and before any
+		// parsing, whose errors quote the URL.
+		return "", fmt.Errorf("gateway: base URL %q must not carry credentials; use the credential settings", redactUserinfo(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return "", fmt.Errorf("gateway: base URL %q: %v", raw, err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
@@ -328,6 +353,20 @@ func (c *Config) gateway() (string, error) {
 		return "", errors.New("gateway: base URL must not carry credentials; use the credential settings")
 	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// redactUserinfo replaces what stands between the scheme and the last "@" of a URL, the
+// userinfo wherever a password's own "/", "?" or "#" may have moved the URL's parts.
+func redactUserinfo(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw[:at], "://"); i >= 0 {
+		start = i + len("://")
+	}
+	return raw[:start] + "[REDACTED]" + raw[at:]
 }
 
 // Validate checks the configuration after applying defaults. Its errors name the setting
