@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -28,13 +29,49 @@ var isoLayouts = []string{
 	"2006-01-02",
 }
 
-// EpochTime converts an epoch number of unknown unit.
+// MaxEpochTime and MinEpochTime are where epoch values saturate: int64-max and
+// int64-min milliseconds, about 292 million years either side of 1970. A time.Time holds
+// them, though UnixNano does not (it overflows past 2262 and before 1678): convert with
+// UnixSeconds.
+var (
+	MaxEpochTime = time.UnixMilli(math.MaxInt64).UTC()
+	MinEpochTime = time.UnixMilli(math.MinInt64).UTC()
+)
+
+// EpochTime converts an epoch number of unknown unit. Values beyond int64 milliseconds,
+// infinities included, saturate at MaxEpochTime or MinEpochTime; NaN is the zero time.
 func EpochTime(v float64) time.Time {
-	if v >= epochMillisThreshold || v <= -epochMillisThreshold {
+	switch {
+	case math.IsNaN(v):
+		return time.Time{}
+	case v >= math.MaxInt64: // float64(MaxInt64) is 2^63, itself out of range
+		return MaxEpochTime
+	case v <= math.MinInt64:
+		return MinEpochTime
+	case v >= epochMillisThreshold || v <= -epochMillisThreshold:
 		return time.UnixMilli(int64(v)).UTC()
 	}
-	sec := int64(v)
-	return time.Unix(sec, int64((v-float64(sec))*1e9)).UTC()
+	sec, frac := math.Modf(v)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+// UnixSeconds is t as float Unix seconds, without the overflow of UnixNano: exact to the
+// nanosecond where a float64 is, and finite for every time EpochTime returns.
+func UnixSeconds(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
+// parseEpoch reads an epoch number. A number past float64's range saturates (it is
+// ±Inf, which EpochTime saturates); NaN and infinities written out are not epochs.
+func parseEpoch(s string) (float64, bool) {
+	v, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err == nil:
+		return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+	case errors.Is(err, strconv.ErrRange):
+		return v, true
+	}
+	return 0, false
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -50,8 +87,8 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		}
 		return t.parseString(s)
 	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
+	v, ok := parseEpoch(string(b))
+	if !ok {
 		return &fieldError{fmt.Sprintf("time %.40s: not a number or string", b)}
 	}
 	t.Time = EpochTime(v)
@@ -64,7 +101,7 @@ func (t *Timestamp) parseString(s string) error {
 		t.Time = time.Time{}
 		return nil
 	}
-	if v, err := strconv.ParseFloat(s, 64); err == nil {
+	if v, ok := parseEpoch(s); ok {
 		t.Time = EpochTime(v)
 		return nil
 	}
