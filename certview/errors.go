@@ -116,6 +116,19 @@ type SkipEvent struct {
 	Err      error
 }
 
+// CoerceEvent describes the records of one page that decoded only after values of an
+// unexpected type were coerced (a number sent as a string, one value where a list was
+// expected) or, in fields the exporter does not use, dropped. It is reported once the
+// page has been read whole.
+type CoerceEvent struct {
+	Endpoint   string
+	Page       int
+	Records    int    // records kept by coercion
+	Values     int    // values coerced or dropped in them
+	FirstIndex int    // position in the page of the first such record
+	First      string // path of its first coerced value, such as "keySize" or "assets[0].hostInstances[0].port"
+}
+
 // VersionEvent says which version of an API answered a listing.
 type VersionEvent struct {
 	Endpoint string
@@ -135,6 +148,7 @@ type Hooks struct {
 	Request     func(RequestEvent)
 	Wait        func(WaitEvent)
 	Skip        func(SkipEvent)
+	Coerce      func(CoerceEvent)
 	Version     func(VersionEvent)
 	Deprecation func(DeprecationEvent)
 }
@@ -170,5 +184,11 @@ func (h Hooks) wait(e WaitEvent) {
 func (h Hooks) skip(e SkipEvent) {
 	if h.Skip != nil {
 		h.Skip(e)
+	}
+}
+
+func (h Hooks) coerce(e CoerceEvent) {
+	if h.Coerce != nil {
+		h.Coerce(e)
 	}
 }

@@ -1,6 +1,7 @@
 package certview
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ type ListStats struct {
 	Records    int  // records handed to the caller
 	Duplicates int  // records dropped because their id was seen on an earlier page
 	Skipped    int  // records that failed to decode
+	Coerced    int  // records kept by coercing or dropping values of an unexpected type
 	Truncated  bool // the listing stopped at the endpoint's record window
 }
 
@@ -27,6 +29,7 @@ func (s *ListStats) Add(o ListStats) {
 	s.Records += o.Records
 	s.Duplicates += o.Duplicates
 	s.Skipped += o.Skipped
+	s.Coerced += o.Coerced
 	s.Truncated = s.Truncated || o.Truncated
 }
 
@@ -72,15 +75,23 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 		// The records skipped by the attempt that read the page; an attempt that fails
 		// (and may be retried) reports none.
 		var skipped []SkipEvent
+		var coerced CoerceEvent
 		err = c.call(ctx, p.endpoint, page, p.path, body, func(r io.Reader) error {
 			recs, raw, skipped = recs[:0], 0, skipped[:0]
+			coerced = CoerceEvent{Endpoint: p.endpoint, Page: page}
 			if r == nil {
 				return nil
 			}
 			br := &boundedReader{r: r, left: limit}
 			var derr error
-			recs, raw, derr = decodePage[T, P](br, size, func(idx int, err error) {
+			recs, raw, derr = decodeRecords[T, P](br, size, func(idx int, err error) {
 				skipped = append(skipped, SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
+			}, func(idx, values int, first string) {
+				if coerced.Records == 0 {
+					coerced.FirstIndex, coerced.First = idx, first
+				}
+				coerced.Records++
+				coerced.Values += values
 			})
 			switch {
 			case br.exceeded:
@@ -105,6 +116,7 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 		}
 		st.Pages++
 		c.reportSkipped(&st, skipped)
+		c.reportCoerced(&st, coerced)
 		fresh := recs[:0]
 		for i := range recs {
 			k := P(&recs[i]).key()
@@ -140,6 +152,18 @@ func (c *Client) reportSkipped(st *ListStats, skipped []SkipEvent) {
 	first := skipped[0]
 	level.Warn(c.cfg.Logger).Log("msg", "skipped records that do not decode", "endpoint", first.Endpoint, "page", first.Page,
 		"skipped", len(skipped), "first_index", first.Index, "first_err", first.Err)
+}
+
+// reportCoerced counts a page's records that were kept by coercing values, hands the
+// page's figures to the Coerce hook and logs them, at debug, on one line.
+func (c *Client) reportCoerced(st *ListStats, e CoerceEvent) {
+	if e.Records == 0 {
+		return
+	}
+	st.Coerced += e.Records
+	c.cfg.Hooks.coerce(e)
+	level.Debug(c.cfg.Logger).Log("msg", "records decoded after coercing values of an unexpected type", "endpoint", e.Endpoint,
+		"page", e.Page, "records", e.Records, "values", e.Values, "first_index", e.FirstIndex, "first_field", e.First)
 }
 
 // errTooManyRecords says a page held more elements than asked for.
@@ -179,7 +203,16 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 // more than maxRecords elements (when maxRecords > 0) fails with errTooManyRecords as
 // soon as the first extra element begins.
 func decodePage[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx int, err error)) (recs []T, raw int, err error) {
-	dec := json.NewDecoder(r)
+	return decodeRecords[T, P](r, maxRecords, skip, nil)
+}
+
+// decodeRecords is decodePage that also reports each record kept only after coercion
+// (see coerceRecord) to coerced, with the number of values coerced or dropped and the
+// path of the first.
+func decodeRecords[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx int, err error),
+	coerced func(idx, values int, first string)) (recs []T, raw int, err error) {
+	tee := &recordTee{r: r}
+	dec := json.NewDecoder(tee)
 	tok, err := dec.Token()
 	if err == io.EOF {
 		return nil, 0, nil // an empty body is an empty page
@@ -195,12 +228,22 @@ func decodePage[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx i
 			return nil, raw, errTooManyRecords
 		}
 		at := dec.InputOffset()
+		tee.from(at)
 		recs = append(recs, *new(T))
 		rec := &recs[len(recs)-1]
 		err := dec.Decode(rec)
 		if err != nil && dec.InputOffset() == at {
 			// The decoder did not move: the stream itself is broken here.
 			return nil, raw, &errStream{fmt.Errorf("record %d: %w", raw, err)}
+		}
+		if err != nil && isRecordError(err) {
+			// The record is whole JSON of an unexpected shape: read it again, liberally.
+			body := bytes.TrimLeft(tee.span(at, dec.InputOffset()), ", \t\r\n")
+			n, first, cerr := coerceRecord(body, rec)
+			err = cerr
+			if cerr == nil && n > 0 && coerced != nil {
+				coerced(raw, n, first)
+			}
 		}
 		if err == nil {
 			err = P(rec).normalize()
