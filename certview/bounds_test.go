@@ -336,3 +336,24 @@ func TestSkipsOfARetriedPageCountOnce(t *testing.T) {
 		t.Fatalf("stats %+v, %d skip events; want 1", st, len(r.skips))
 	}
 }
+
+// The client's own transport refuses a response whose headers run past their bound.
+func TestHugeResponseHeadersAreRefused(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("X-RateLimit-Limit", strings.Repeat("9", maxResponseHeaderBytes))
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, testJWT)
+	}))
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL, Credentials: Credentials{Username: "u", Password: "pw-secret"},
+		Clock: clockwork.NewFakeClockAt(epoch), MaxRetries: 1, BackoffBase: 1, BackoffMax: 1}) // a 1 ns backoff rounds down to no wait
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Fatalf("err = %v, want the headers refused", err)
+	}
+}

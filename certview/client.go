@@ -68,6 +68,7 @@ func New(cfg Config) (*Client, error) {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = tlsConfig
 		t.MaxIdleConnsPerHost = 4
+		t.MaxResponseHeaderBytes = maxResponseHeaderBytes
 		transport = t
 	}
 	c := &Client{

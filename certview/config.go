@@ -47,6 +47,7 @@ const (
 	PageBytesSlack          = 1 << 20
 	maxErrorBodyBytes       = 200
 	maxTokenBytes           = 64 << 10
+	maxResponseHeaderBytes  = 256 << 10 // all of a response's headers (Go's default is 10 MiB)
 	defaultUserAgentProduct = "certview_exporter"
 )
 

@@ -42,7 +42,7 @@ func TestAuthAnswerEchoingTheFormIsRedacted(t *testing.T) {
 		}))
 		var logs bytes.Buffer
 		c, err := New(Config{BaseURL: srv.URL, Credentials: Credentials{Username: "demo", Password: password},
-			Clock: clockwork.NewFakeClockAt(epoch), Logger: log.NewLogfmtLogger(&logs), MaxRetries: 1, BackoffBase: 1, BackoffMax: 1})
+			Clock: clockwork.NewFakeClockAt(epoch), Logger: log.NewLogfmtLogger(&logs), MaxRetries: 1, BackoffBase: 1, BackoffMax: 1}) // a 1 ns backoff rounds down to no wait
 		if err != nil {
 			t.Fatal(err)
 		}
