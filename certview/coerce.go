@@ -186,17 +186,17 @@ func (c *coercer) value(t reflect.Type, v any, path string, strict bool) (any, e
 			}
 		}
 		return unreadable("a boolean")
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		return c.number(t, v, path, unreadable)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return c.integer(t, v, path, unreadable)
 	}
+	// No record has fields of other kinds (floats are OptFloat): a value for one passes
+	// as it is, and the strict decode that follows refuses it if it does not fit.
 	return v, nil
 }
 
-// number fits v to a numeric type: a JSON number, or a string holding one; for an
-// integer type, an integral float too. "" is no value.
-func (c *coercer) number(t reflect.Type, v any, path string, unreadable func(string) (any, error)) (any, error) {
+// integer fits v to an integer type: a JSON number or a string holding one, integral
+// floats (2048.0, 2.048e3) included, within the type's range. "" is no value.
+func (c *coercer) integer(t reflect.Type, v any, path string, unreadable func(string) (any, error)) (any, error) {
 	var text string
 	coerced := false
 	switch x := v.(type) {
@@ -212,33 +212,6 @@ func (c *coercer) number(t reflect.Type, v any, path string, unreadable func(str
 		return unreadable("a number")
 	}
 	zero := reflect.New(t).Elem()
-	switch t.Kind() {
-	case reflect.Float32, reflect.Float64:
-		f, err := strconv.ParseFloat(text, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || zero.OverflowFloat(f) {
-			return unreadable("a number")
-		}
-		if coerced {
-			c.note(path)
-		}
-		return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		u, err := strconv.ParseUint(text, 10, 64)
-		if err != nil {
-			f, ferr := strconv.ParseFloat(text, 64)
-			if ferr != nil || f != math.Trunc(f) || f < 0 || f >= math.MaxUint64 {
-				return unreadable("a whole number")
-			}
-			u, coerced = uint64(f), true
-		}
-		if zero.OverflowUint(u) {
-			return unreadable("a whole number in range")
-		}
-		if coerced {
-			c.note(path)
-		}
-		return json.Number(strconv.FormatUint(u, 10)), nil
-	}
 	i, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
 		f, ferr := strconv.ParseFloat(text, 64)

@@ -173,3 +173,32 @@ func TestHostInstanceFQDNsFromTheSimulator(t *testing.T) {
 		t.Fatal("no instance found its fqdn in the certificates")
 	}
 }
+
+// Integers come as numbers, numeric strings or integral floats, under any case of
+// their key; a fraction or a value past int64 is not an integer.
+func TestLiberalIntegers(t *testing.T) {
+	for _, tc := range []struct {
+		rec     string
+		keySize int
+		kept    bool
+	}{
+		{`{"certhash": "a", "KEYSIZE": "2048"}`, 2048, true},
+		{`{"certhash": "a", "keySize": "2.048e3"}`, 2048, true},
+		{`{"certhash": "a", "keySize": " 4096 "}`, 4096, true},
+		{`{"certhash": "a", "keySize": ""}`, 0, true},
+		{`{"certhash": "a", "keySize": 256, "instanceCount": "-3"}`, 256, true},
+		{`{"certhash": "a", "keySize": "12.5"}`, 0, false},
+		{`{"certhash": "a", "keySize": "1e19"}`, 0, false},
+		{`{"certhash": "a", "keySize": "NaN"}`, 0, false},
+		{`{"certhash": "a", "keySize": true}`, 0, false},
+		{`{"certhash": "a", "keySize": [2048]}`, 0, false},
+	} {
+		recs, _, err := decodePage[Certificate](strings.NewReader("["+tc.rec+"]"), 0, func(int, error) {})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.rec, err)
+		}
+		if kept := len(recs) == 1; kept != tc.kept || (kept && recs[0].KeySize != tc.keySize) {
+			t.Errorf("%s: kept %v %+v, want kept %v with keySize %d", tc.rec, kept, recs, tc.kept, tc.keySize)
+		}
+	}
+}
