@@ -40,9 +40,10 @@ const (
 	AssetsWindow           = 10000 // records the v1 assets endpoint serves per query
 	// A page's body may hold PageBytesPerRecord bytes per record asked for, plus
 	// PageBytesSlack, unless Config.MaxPageBytes says otherwise: 13.5 MiB for a page of
-	// 200. The vendor's sample records are 2 to 4 KiB; a certificate listing can carry
-	// many assets inline, so the allowance is generous, and the slack lets one very large
-	// record (about 1 MiB, a certificate served on a few thousand hosts) through a page.
+	// 200. The vendor's sample records are 2 to 4 KiB; a certificate listing carries a
+	// certificate's assets inline (up to about a thousand, past which the vendor points to
+	// the assets API), so the allowance is generous, and the slack lets one record of
+	// about 1 MiB through even a small page.
 	PageBytesPerRecord      = 64 << 10
 	PageBytesSlack          = 1 << 20
 	maxErrorBodyBytes       = 200

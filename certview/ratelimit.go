@@ -19,8 +19,9 @@ import (
 // must not pause the client for decades, nor make its arithmetic overflow.
 const (
 	// MaxHeaderWait caps a wait taken from X-RateLimit-ToWait-Sec or Retry-After: a day,
-	// the window of the Express tier (50 calls a day). Below it, a wait is capped at the
-	// limiter's window, and never below DefaultRateLimitWindow (see waitCap).
+	// the window of the Express tier (50 calls a day). Within it, such a wait is capped
+	// at the limiter's window (the configured one, or the server's if wider), but never
+	// at less than DefaultRateLimitWindow (see waitCap).
 	MaxHeaderWait = 24 * time.Hour
 	// MaxHeaderWindow caps the window X-RateLimit-Window-Sec can widen a budget to.
 	MaxHeaderWindow = 24 * time.Hour
