@@ -45,7 +45,7 @@ func BenchmarkDecodePage(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(page)))
 		for i := 0; i < b.N; i++ {
-			recs, _, err := decodePage[Certificate](bytes.NewReader(page), func(int, error) { b.Fatal("skip") })
+			recs, _, err := decodePage[Certificate](bytes.NewReader(page), 0, func(int, error) { b.Fatal("skip") })
 			if err != nil || len(recs) != 200 {
 				b.Fatal(err)
 			}

@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +37,8 @@ type Client struct {
 	tokMu   sync.RWMutex
 	token   string
 	expires time.Time
+
+	secrets []string // the password and client secret in each spelling redact replaces
 
 	versions          versionState
 	deprecationWarned sync.Map // paths whose deprecation was logged
@@ -64,6 +68,7 @@ func New(cfg Config) (*Client, error) {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = tlsConfig
 		t.MaxIdleConnsPerHost = 4
+		t.MaxResponseHeaderBytes = maxResponseHeaderBytes
 		transport = t
 	}
 	c := &Client{
@@ -73,9 +78,12 @@ func New(cfg Config) (*Client, error) {
 		limiters: map[string]*limiter{},
 		rand:     rand.Float64,
 		authSem:  make(chan struct{}, 1),
+		secrets:  secretSpellings(cfg.Credentials.Password, cfg.Credentials.ClientSecret),
 	}
 	for _, ep := range []string{EndpointCertificates, EndpointInstances, EndpointAssets} {
-		c.limiters[ep] = newLimiter(cfg.Clock, cfg.RateLimit)
+		l := newLimiter(cfg.Clock, cfg.RateLimit)
+		l.logger, l.endpoint = cfg.Logger, ep
+		c.limiters[ep] = l
 	}
 	return c, nil
 }
@@ -98,17 +106,86 @@ func (c *Client) Budget(endpoint string) (Budget, bool) {
 	return l.budget(), true
 }
 
-// redact replaces every secret the client knows in s.
+// String describes the client by its gateway and the credentials' public part.
+func (c *Client) String() string {
+	return fmt.Sprintf("certview.Client{%s, %s}", c.base, c.cfg.Credentials)
+}
+
+// Format prints String for every verb: the client holds the token and the credentials,
+// which fmt would otherwise print from its unexported fields.
+func (c *Client) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.String(), c.String()) }
+
+// redact replaces every secret the client knows in s: the token, and the password and
+// client secret in every spelling a server could echo them in (see secretSpellings).
 func (c *Client) redact(s string) string {
 	c.tokMu.RLock()
 	tok := c.token
 	c.tokMu.RUnlock()
-	for _, secret := range []string{tok, c.cfg.Credentials.Password, c.cfg.Credentials.ClientSecret} {
-		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		}
+	if len(tok) >= 4 {
+		s = strings.ReplaceAll(s, tok, "[REDACTED]")
+	}
+	for _, secret := range c.secrets {
+		s = strings.ReplaceAll(s, secret, "[REDACTED]")
 	}
 	return s
+}
+
+// secretSpellings lists the ways a secret can come back in a body: as it is, URL-query
+// and form encoded (how /auth sent it), path encoded, each with upper- or lower-case
+// hex, JSON escaped and HTML escaped. Longest first, so that a spelling is replaced
+// before a shorter one inside it; secrets under 4 bytes are left alone.
+func secretSpellings(secrets ...string) []string {
+	lowerHex := func(s string) string {
+		b := []byte(s)
+		for i := 0; i+2 < len(b); i++ {
+			if b[i] == '%' {
+				b[i+1], b[i+2] = lowerASCII(b[i+1]), lowerASCII(b[i+2])
+			}
+		}
+		return string(b)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, secret := range secrets {
+		if len(secret) < 4 {
+			continue
+		}
+		var js strings.Builder
+		enc := json.NewEncoder(&js)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(secret)
+		jsonHTML, _ := json.Marshal(secret)
+		for _, sp := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret),
+			lowerHex(url.QueryEscape(secret)), lowerHex(url.PathEscape(secret)),
+			strings.Trim(strings.TrimSpace(js.String()), `"`), strings.Trim(string(jsonHTML), `"`), html.EscapeString(secret)} {
+			if !seen[sp] {
+				seen[sp] = true
+				out = append(out, sp)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+func lowerASCII(b byte) byte {
+	if b >= 'A' && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+// headerProblem describes a malformed header of h for the log. A value that holds a
+// secret the client knows is not quoted at all, since a prefix of it would survive
+// redaction.
+func (c *Client) headerProblem(h http.Header, err error) string {
+	var he *HeaderError
+	if errors.As(err, &he) {
+		if raw, _ := headerValue(h, he.Header); c.redact(raw) != raw {
+			return fmt.Sprintf("header %s: a value holding a secret (not shown) %s", he.Header, he.Reason)
+		}
+	}
+	return c.redact(err.Error())
 }
 
 // snippet returns the first 200 bytes of a body for an error message. It redacts
@@ -218,14 +295,18 @@ func (c *Client) authenticate(ctx context.Context) (string, time.Time, error) {
 		c.cfg.Hooks.request(ev)
 		switch {
 		case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
-			raw, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBytes))
-			resp.Body.Close()
+			raw, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBytes+1))
+			drain(resp)
 			if err != nil {
 				lastErr = fmt.Errorf("certview: %s: reading token: %w", path, err)
 				if attempt < c.cfg.MaxRetries {
 					continue
 				}
 				return "", time.Time{}, lastErr
+			}
+			if len(raw) > maxTokenBytes {
+				return "", time.Time{}, &AuthError{Endpoint: EndpointAuth, Status: resp.StatusCode,
+					Reason: fmt.Sprintf("the answer is larger than a token may be (%d bytes)", maxTokenBytes)}
 			}
 			tok := strings.TrimSpace(string(raw))
 			if tok == "" || strings.ContainsAny(tok, " \t\r\n<{") {
@@ -350,7 +431,7 @@ func (c *Client) call(ctx context.Context, endpoint string, page int, path strin
 			if throttles >= c.cfg.MaxThrottleRetries {
 				return &ThrottledError{Endpoint: endpoint, Page: page, Status: status, Attempts: attempts}
 			}
-			wait = c.throttleWait(info, hdr, throttles)
+			wait = c.throttleWait(lim, page, info, hdr, throttles)
 			throttles++
 			lim.pause(wait)
 			c.cfg.Hooks.wait(WaitEvent{Endpoint: endpoint, Page: page, Reason: "throttled", Duration: wait})
@@ -381,12 +462,15 @@ func isStream(err error) bool {
 }
 
 // throttleWait is X-RateLimit-ToWait-Sec, else Retry-After, else backoff with jitter.
-func (c *Client) throttleWait(info RateLimitInfo, h http.Header, attempt int) time.Duration {
+// A wait from a header is bounded by the limiter's wait cap (info has been clamped
+// already; Retry-After is clamped here).
+func (c *Client) throttleWait(lim *limiter, page int, info RateLimitInfo, h http.Header, attempt int) time.Duration {
 	if info.ToWaitSec >= 0 {
-		return time.Duration(info.ToWaitSec) * time.Second
+		d, _ := secondsDuration(info.ToWaitSec, lim.waitCap())
+		return d
 	}
 	if d, ok := retryAfter(h, c.cfg.Clock.Now()); ok {
-		return d
+		return lim.clampWait(page, "Retry-After", d)
 	}
 	return backoff(attempt, c.cfg.BackoffBase, c.cfg.BackoffMax, c.rand)
 }
@@ -413,8 +497,9 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, page int, path 
 	defer resp.Body.Close()
 	info, problems := ParseRateLimit(resp.Header)
 	for _, p := range problems {
-		level.Warn(c.cfg.Logger).Log("msg", "ignoring a malformed rate-limit header", "endpoint", endpoint, "page", page, "err", p)
+		level.Warn(c.cfg.Logger).Log("msg", "ignoring a malformed rate-limit header", "endpoint", endpoint, "page", page, "err", c.headerProblem(resp.Header, p))
 	}
+	info = c.limiters[endpoint].clamp(info, page)
 	c.limiters[endpoint].update(info)
 	c.noteDeprecation(endpoint, pathVersion(path), path, resp.Header)
 	var result error

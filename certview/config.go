@@ -8,6 +8,7 @@ package certview
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,24 +22,33 @@ import (
 
 // Defaults, from the vendor documents and the Standard API service.
 const (
-	DefaultVersion          = VersionAuto
-	DefaultPageSize         = 200
-	MaxPageSize             = 200
-	DefaultAssetType        = "ALL"
-	DefaultTimeout          = 60 * time.Second
-	DefaultRateLimitCalls   = 300
-	DefaultRateLimitWindow  = time.Hour
-	DefaultConcurrency      = 2
-	TokenLifetime           = 4 * time.Hour
-	DefaultRenewMargin      = 30 * time.Minute
-	DefaultMaxPages         = 10000
-	DefaultMaxRetries       = 3
-	DefaultThrottleRetries  = 5
-	DefaultBackoffBase      = time.Second
-	DefaultBackoffMax       = 2 * time.Minute
-	AssetsWindow            = 10000 // records the v1 assets endpoint serves per query
+	DefaultVersion         = VersionAuto
+	DefaultPageSize        = 200
+	MaxPageSize            = 200
+	DefaultAssetType       = "ALL"
+	DefaultTimeout         = 60 * time.Second
+	DefaultRateLimitCalls  = 300
+	DefaultRateLimitWindow = time.Hour
+	DefaultConcurrency     = 2
+	TokenLifetime          = 4 * time.Hour
+	DefaultRenewMargin     = 30 * time.Minute
+	DefaultMaxPages        = 10000
+	DefaultMaxRetries      = 3
+	DefaultThrottleRetries = 5
+	DefaultBackoffBase     = time.Second
+	DefaultBackoffMax      = 2 * time.Minute
+	AssetsWindow           = 10000 // records the v1 assets endpoint serves per query
+	// A page's body may hold PageBytesPerRecord bytes per record asked for, plus
+	// PageBytesSlack, unless Config.MaxPageBytes says otherwise: 13.5 MiB for a page of
+	// 200. The vendor's sample records are 2 to 4 KiB; a certificate listing carries a
+	// certificate's assets inline (up to about a thousand, past which the vendor points to
+	// the assets API), so the allowance is generous, and the slack lets one record of
+	// about 1 MiB through even a small page.
+	PageBytesPerRecord      = 64 << 10
+	PageBytesSlack          = 1 << 20
 	maxErrorBodyBytes       = 200
 	maxTokenBytes           = 64 << 10
+	maxResponseHeaderBytes  = 256 << 10 // all of a response's headers (Go's default is 10 MiB)
 	defaultUserAgentProduct = "certview_exporter"
 )
 
@@ -98,6 +108,21 @@ func (c Credentials) String() string {
 
 // GoString keeps %#v from printing the secrets.
 func (c Credentials) GoString() string { return "certview.Credentials{" + c.String() + "}" }
+
+// Format prints String (GoString for %#v) whatever the verb, so that no verb, %d or %x
+// included, reaches the secret fields; a Config holding the credentials prints safely
+// too.
+func (c Credentials) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.String(), c.GoString()) }
+
+// formatSafe writes a secret holder's description for any verb: goString for %#v, else
+// s formatted as a string with the verb and flags given.
+func formatSafe(f fmt.State, verb rune, s, goString string) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = io.WriteString(f, goString)
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), s)
+}
 
 func (c Credentials) oauth() bool { return c.ClientID != "" }
 
@@ -212,11 +237,14 @@ type Config struct {
 	Includes          []string
 	ExcludeFields     []string
 
-	RateLimit          RateLimit
-	TokenRenewMargin   time.Duration // renew this long before the token expires
-	MaxPages           int           // runaway-paging guard per listing
-	MaxRetries         int           // for 5xx, network and stream errors
-	MaxThrottleRetries int           // for 409, 429 and 503
+	RateLimit        RateLimit
+	TokenRenewMargin time.Duration // renew this long before the token expires
+	MaxPages         int           // runaway-paging guard per listing
+	// MaxPageBytes bounds one page's body, after decompression. 0 means
+	// PageSize*PageBytesPerRecord + PageBytesSlack.
+	MaxPageBytes       int64
+	MaxRetries         int // for 5xx, network and stream errors
+	MaxThrottleRetries int // for 409, 429 and 503
 	BackoffBase        time.Duration
 	BackoffMax         time.Duration
 
@@ -280,6 +308,14 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// pageByteLimit is the most bytes one page's body may hold.
+func (c *Config) pageByteLimit() int64 {
+	if c.MaxPageBytes > 0 {
+		return c.MaxPageBytes
+	}
+	return int64(c.PageSize)*PageBytesPerRecord + PageBytesSlack
+}
+
 // gateway resolves BaseURL or Platform to a URL without a trailing slash.
 func (c *Config) gateway() (string, error) {
 	raw := strings.TrimSpace(c.BaseURL)
@@ -296,8 +332,17 @@ func (c *Config) gateway() (string, error) {
 		}
 		return u, nil
 	}
+	if strings.Contains(raw, "@") {
+		// Userinfo, perhaps a password: say so without printing it, and before any
+		// parsing, whose errors quote the URL.
+		return "", fmt.Errorf("gateway: base URL %q must not carry credentials; use the credential settings", redactUserinfo(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return "", fmt.Errorf("gateway: base URL %q: %v", raw, err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
@@ -310,6 +355,20 @@ func (c *Config) gateway() (string, error) {
 		return "", errors.New("gateway: base URL must not carry credentials; use the credential settings")
 	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// redactUserinfo replaces what stands between the scheme and the last "@" of a URL, the
+// userinfo wherever a password's own "/", "?" or "#" may have moved the URL's parts.
+func redactUserinfo(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw[:at], "://"); i >= 0 {
+		start = i + len("://")
+	}
+	return raw[:start] + "[REDACTED]" + raw[at:]
 }
 
 // Validate checks the configuration after applying defaults. Its errors name the setting
@@ -357,6 +416,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("token renew margin %s: must be between 0 and %s", c.TokenRenewMargin, TokenLifetime)
 	case c.MaxPages < 1:
 		return fmt.Errorf("max pages %d: must be at least 1", c.MaxPages)
+	case c.MaxPageBytes < 0:
+		return fmt.Errorf("max page bytes %d: must not be negative (0 derives it from the page size)", c.MaxPageBytes)
 	case c.MaxRetries < 0 || c.MaxThrottleRetries < 0:
 		return errors.New("retries: must not be negative")
 	case c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase:

@@ -66,6 +66,23 @@ func (e *PageError) Error() string {
 
 func (e *PageError) Unwrap() error { return e.Err }
 
+// PageLimitError says a page broke a bound and was refused (without a retry): its body
+// was larger than Limit bytes (Config.MaxPageBytes, counted after decompression), or it
+// held more than Limit records, the page size asked for.
+type PageLimitError struct {
+	Endpoint string
+	Page     int
+	Unit     string // "bytes" or "records"
+	Limit    int64
+}
+
+func (e *PageLimitError) Error() string {
+	if e.Unit == "records" {
+		return fmt.Sprintf("certview: %s page %d: the answer holds more than the %d records asked for", e.Endpoint, e.Page, e.Limit)
+	}
+	return fmt.Sprintf("certview: %s page %d: the answer is larger than its limit of %d %s", e.Endpoint, e.Page, e.Limit, e.Unit)
+}
+
 // ErrTooManyPages stops a listing that pages past Config.MaxPages.
 var ErrTooManyPages = errors.New("certview: listing exceeded the maximum page count")
 
@@ -80,7 +97,8 @@ type RequestEvent struct {
 }
 
 // WaitEvent describes a pause before a request: the client's own budget, a throttling
-// answer, or a retry backoff.
+// answer, or a retry backoff. Duration is never negative, and a wait a header asked for
+// is at most MaxHeaderWait.
 type WaitEvent struct {
 	Endpoint string
 	Page     int
@@ -88,12 +106,27 @@ type WaitEvent struct {
 	Duration time.Duration
 }
 
-// SkipEvent describes a record that could not be decoded and was skipped.
+// SkipEvent describes a record that could not be decoded and was skipped. The events of
+// a page are reported once it has been read whole, so a page read again after a broken
+// stream reports its records once. The log has one summary line per page.
 type SkipEvent struct {
 	Endpoint string
 	Page     int
 	Index    int // position in the page
 	Err      error
+}
+
+// CoerceEvent describes the records of one page that decoded only after values of an
+// unexpected type were coerced (a number sent as a string, one value where a list was
+// expected) or, in fields the exporter does not use, dropped. It is reported once the
+// page has been read whole.
+type CoerceEvent struct {
+	Endpoint   string
+	Page       int
+	Records    int    // records kept by coercion
+	Values     int    // values coerced or dropped in them
+	FirstIndex int    // position in the page of the first such record
+	First      string // path of its first coerced value, such as "keySize" or "assets[0].hostInstances[0].port"
 }
 
 // VersionEvent says which version of an API answered a listing.
@@ -115,6 +148,7 @@ type Hooks struct {
 	Request     func(RequestEvent)
 	Wait        func(WaitEvent)
 	Skip        func(SkipEvent)
+	Coerce      func(CoerceEvent)
 	Version     func(VersionEvent)
 	Deprecation func(DeprecationEvent)
 }
@@ -137,7 +171,11 @@ func (h Hooks) request(e RequestEvent) {
 	}
 }
 
+// wait reports a wait. A negative duration is reported as 0: callers add it to counters.
 func (h Hooks) wait(e WaitEvent) {
+	if e.Duration < 0 {
+		e.Duration = 0
+	}
 	if h.Wait != nil {
 		h.Wait(e)
 	}
@@ -146,5 +184,11 @@ func (h Hooks) wait(e WaitEvent) {
 func (h Hooks) skip(e SkipEvent) {
 	if h.Skip != nil {
 		h.Skip(e)
+	}
+}
+
+func (h Hooks) coerce(e CoerceEvent) {
+	if h.Coerce != nil {
+		h.Coerce(e)
 	}
 }

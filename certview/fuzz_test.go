@@ -16,7 +16,7 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`[{"id": "x"}, 1, null, {"certhash": "a", "validTo": "2030-01-01"}]`))
 	f.Add([]byte(`[{"id": 1, "gradeSummary": {"protocolSupportInfo": {"TLSv1.2": true}, "warnings": [1, 2]}}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		certs, raw, err := decodePage[Certificate](bytes.NewReader(body), func(int, error) {})
+		certs, raw, err := decodePage[Certificate](bytes.NewReader(body), 0, func(int, error) {})
 		if err == nil {
 			if len(certs) > raw {
 				t.Fatalf("%d records from %d elements", len(certs), raw)
@@ -27,7 +27,7 @@ func FuzzDecodePage(f *testing.F) {
 				}
 			}
 		}
-		ins, _, err := decodePage[Instance](bytes.NewReader(body), func(int, error) {})
+		ins, _, err := decodePage[Instance](bytes.NewReader(body), 0, func(int, error) {})
 		if err == nil {
 			for _, in := range ins {
 				if in.ID == 0 {
@@ -35,6 +35,6 @@ func FuzzDecodePage(f *testing.F) {
 				}
 			}
 		}
-		_, _, _ = decodePage[Asset](bytes.NewReader(body), func(int, error) {})
+		_, _, _ = decodePage[Asset](bytes.NewReader(body), 0, func(int, error) {})
 	})
 }

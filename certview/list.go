@@ -1,6 +1,7 @@
 package certview
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ type ListStats struct {
 	Records    int  // records handed to the caller
 	Duplicates int  // records dropped because their id was seen on an earlier page
 	Skipped    int  // records that failed to decode
+	Coerced    int  // records kept by coercing or dropping values of an unexpected type
 	Truncated  bool // the listing stopped at the endpoint's record window
 }
 
@@ -27,6 +29,7 @@ func (s *ListStats) Add(o ListStats) {
 	s.Records += o.Records
 	s.Duplicates += o.Duplicates
 	s.Skipped += o.Skipped
+	s.Coerced += o.Coerced
 	s.Truncated = s.Truncated || o.Truncated
 }
 
@@ -52,6 +55,7 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 	var st ListStats
 	seen := map[uint64]struct{}{}
 	size := c.cfg.PageSize
+	limit := c.cfg.pageByteLimit()
 	for page := 0; ; page++ {
 		if page >= c.cfg.MaxPages {
 			return st, fmt.Errorf("%w: %s stopped at page %d (max pages %d)", ErrTooManyPages, p.endpoint, page, c.cfg.MaxPages)
@@ -68,23 +72,40 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 		}
 		var recs []T
 		var raw int
+		// The records skipped by the attempt that read the page; an attempt that fails
+		// (and may be retried) reports none.
+		var skipped []SkipEvent
+		var coerced CoerceEvent
 		err = c.call(ctx, p.endpoint, page, p.path, body, func(r io.Reader) error {
-			recs, raw = recs[:0], 0
+			recs, raw, skipped = recs[:0], 0, skipped[:0]
+			coerced = CoerceEvent{Endpoint: p.endpoint, Page: page}
 			if r == nil {
 				return nil
 			}
+			br := &boundedReader{r: r, left: limit}
 			var derr error
-			recs, raw, derr = decodePage[T, P](r, func(idx int, err error) {
-				st.Skipped++
-				c.cfg.Hooks.skip(SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
-				level.Warn(c.cfg.Logger).Log("msg", "skipping a record that does not decode", "endpoint", p.endpoint, "page", page, "index", idx, "err", err)
+			recs, raw, derr = decodeRecords[T, P](br, size, func(idx int, err error) {
+				skipped = append(skipped, SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
+			}, func(idx, values int, first string) {
+				if coerced.Records == 0 {
+					coerced.FirstIndex, coerced.First = idx, first
+				}
+				coerced.Records++
+				coerced.Values += values
 			})
+			switch {
+			case br.exceeded:
+				return &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "bytes", Limit: limit}
+			case errors.Is(derr, errTooManyRecords):
+				return &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "records", Limit: int64(size)}
+			}
 			return derr
 		})
 		if err != nil {
 			var apiErr *APIError
 			var pageErr *PageError
-			if !errors.As(err, &apiErr) && !errors.As(err, &pageErr) && !errors.Is(err, ctx.Err()) {
+			var limitErr *PageLimitError
+			if !errors.As(err, &apiErr) && !errors.As(err, &pageErr) && !errors.As(err, &limitErr) && !errors.Is(err, ctx.Err()) {
 				var authErr *AuthError
 				var thrErr *ThrottledError
 				if !errors.As(err, &authErr) && !errors.As(err, &thrErr) {
@@ -94,6 +115,8 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 			return st, err
 		}
 		st.Pages++
+		c.reportSkipped(&st, skipped)
+		c.reportCoerced(&st, coerced)
 		fresh := recs[:0]
 		for i := range recs {
 			k := P(&recs[i]).key()
@@ -116,11 +139,80 @@ func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn f
 	}
 }
 
+// reportSkipped counts a page's skipped records, hands each to the Skip hook and logs
+// one line for the page: how many, and the first one's index and error.
+func (c *Client) reportSkipped(st *ListStats, skipped []SkipEvent) {
+	if len(skipped) == 0 {
+		return
+	}
+	st.Skipped += len(skipped)
+	for _, e := range skipped {
+		c.cfg.Hooks.skip(e)
+	}
+	first := skipped[0]
+	level.Warn(c.cfg.Logger).Log("msg", "skipped records that do not decode", "endpoint", first.Endpoint, "page", first.Page,
+		"skipped", len(skipped), "first_index", first.Index, "first_err", first.Err)
+}
+
+// reportCoerced counts a page's records that were kept by coercing values, hands the
+// page's figures to the Coerce hook and logs them, at debug, on one line.
+func (c *Client) reportCoerced(st *ListStats, e CoerceEvent) {
+	if e.Records == 0 {
+		return
+	}
+	st.Coerced += e.Records
+	c.cfg.Hooks.coerce(e)
+	level.Debug(c.cfg.Logger).Log("msg", "records decoded after coercing values of an unexpected type", "endpoint", e.Endpoint,
+		"page", e.Page, "records", e.Records, "values", e.Values, "first_index", e.FirstIndex, "first_field", e.First)
+}
+
+// errTooManyRecords says a page held more elements than asked for.
+var errTooManyRecords = errors.New("the page holds more records than asked for")
+
+// errBodyLimit says a body ran past its byte limit.
+var errBodyLimit = errors.New("the body is larger than its limit")
+
+// boundedReader reads at most left bytes of r; reading past them fails with
+// errBodyLimit and sets exceeded. It reads at most one byte beyond the bound, to tell a
+// body of exactly the limit from a larger one.
+type boundedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.exceeded {
+		return 0, errBodyLimit
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	if int64(n) > b.left {
+		b.exceeded = true
+		return int(b.left), errBodyLimit
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
 // decodePage streams one page: a JSON array of records. A record of the wrong shape is
 // reported to skip and left out; a broken stream fails the page. raw counts every
-// element, skipped or not, so a bad record does not make a page look short.
-func decodePage[T any, P record[T]](r io.Reader, skip func(idx int, err error)) (recs []T, raw int, err error) {
-	dec := json.NewDecoder(r)
+// element, skipped or not, so a bad record does not make a page look short. A page of
+// more than maxRecords elements (when maxRecords > 0) fails with errTooManyRecords as
+// soon as the first extra element begins.
+func decodePage[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx int, err error)) (recs []T, raw int, err error) {
+	return decodeRecords[T, P](r, maxRecords, skip, nil)
+}
+
+// decodeRecords is decodePage that also reports each record kept only after coercion
+// (see coerceRecord) to coerced, with the number of values coerced or dropped and the
+// path of the first.
+func decodeRecords[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx int, err error),
+	coerced func(idx, values int, first string)) (recs []T, raw int, err error) {
+	tee := &recordTee{r: r}
+	dec := json.NewDecoder(tee)
 	tok, err := dec.Token()
 	if err == io.EOF {
 		return nil, 0, nil // an empty body is an empty page
@@ -132,13 +224,26 @@ func decodePage[T any, P record[T]](r io.Reader, skip func(idx int, err error)) 
 		return nil, 0, fmt.Errorf("body is not a JSON array (starts with %v)", tok)
 	}
 	for dec.More() {
+		if maxRecords > 0 && raw >= maxRecords {
+			return nil, raw, errTooManyRecords
+		}
 		at := dec.InputOffset()
+		tee.from(at)
 		recs = append(recs, *new(T))
 		rec := &recs[len(recs)-1]
 		err := dec.Decode(rec)
 		if err != nil && dec.InputOffset() == at {
 			// The decoder did not move: the stream itself is broken here.
 			return nil, raw, &errStream{fmt.Errorf("record %d: %w", raw, err)}
+		}
+		if err != nil && isRecordError(err) {
+			// The record is whole JSON of an unexpected shape: read it again, liberally.
+			body := bytes.TrimLeft(tee.span(at, dec.InputOffset()), ", \t\r\n")
+			n, first, cerr := coerceRecord(body, rec)
+			err = cerr
+			if cerr == nil && n > 0 && coerced != nil {
+				coerced(raw, n, first)
+			}
 		}
 		if err == nil {
 			err = P(rec).normalize()

@@ -10,7 +10,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/jonboulle/clockwork"
+)
+
+// Bounds on the durations response headers can ask for. A hostile or broken gateway
+// must not pause the client for decades, nor make its arithmetic overflow.
+const (
+	// MaxHeaderWait caps a wait taken from X-RateLimit-ToWait-Sec or Retry-After: a day,
+	// the window of the Express tier (50 calls a day). Within it, such a wait is capped
+	// at the limiter's window (the configured one, or the server's if wider), but never
+	// at less than DefaultRateLimitWindow (see waitCap).
+	MaxHeaderWait = 24 * time.Hour
+	// MaxHeaderWindow caps the window X-RateLimit-Window-Sec can widen a budget to.
+	MaxHeaderWindow = 24 * time.Hour
 )
 
 // Unknown marks a rate-limit header that was absent or unreadable.
@@ -42,7 +56,9 @@ var rateLimitHeaders = []struct {
 }
 
 // ParseRateLimit reads the rate-limit headers. A malformed value is reported as an
-// error naming the header and is otherwise treated as missing.
+// error naming the header (a *HeaderError) and is otherwise treated as missing. A
+// number too large for an int saturates at the largest int: it is read, and bounded
+// where it is used.
 func ParseRateLimit(h http.Header) (RateLimitInfo, []error) {
 	info := RateLimitInfo{Unknown, Unknown, Unknown, Unknown, Unknown, Unknown}
 	var problems []error
@@ -52,9 +68,9 @@ func ParseRateLimit(h http.Header) (RateLimitInfo, []error) {
 			if !ok {
 				continue
 			}
-			v, err := strconv.Atoi(strings.TrimSpace(raw))
-			if err != nil || v < 0 {
-				problems = append(problems, fmt.Errorf("header %s: %s is not a non-negative integer", name, quoteShort(raw)))
+			v, ok := parseCount(raw)
+			if !ok {
+				problems = append(problems, &HeaderError{Header: name, Value: quoteShort(raw), Reason: "is not a non-negative integer"})
 				break
 			}
 			*hdr.field(&info) = v
@@ -64,13 +80,59 @@ func ParseRateLimit(h http.Header) (RateLimitInfo, []error) {
 	return info, problems
 }
 
-// quoteShort quotes a short header value; a long one, which may be anything, is only
-// measured.
+// HeaderError is a response header whose value the client could not use.
+type HeaderError struct {
+	Header string
+	Value  string // the value quoted, or for a long one its quoted prefix and length
+	Reason string
+}
+
+func (e *HeaderError) Error() string {
+	return fmt.Sprintf("header %s: %s %s", e.Header, e.Value, e.Reason)
+}
+
+// quoteShort quotes a short header value whole, and a long one, which may be anything,
+// by its first 16 bytes and its length.
 func quoteShort(v string) string {
-	if len(v) <= 16 {
+	const whole, prefix = 32, 16
+	if len(v) <= whole {
 		return strconv.Quote(v)
 	}
-	return fmt.Sprintf("a %d-byte value", len(v))
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(strings.ToValidUTF8(v[:prefix], "")), len(v))
+}
+
+// parseCount reads a header's non-negative decimal integer. Digits beyond what an int
+// holds saturate at math.MaxInt; anything but optional spaces and digits is refused.
+func parseCount(raw string) (int, bool) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return 0, false
+	}
+	v := 0
+	for i := 0; i < len(s); i++ {
+		d := s[i]
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		if v > (math.MaxInt-int(d-'0'))/10 {
+			v = math.MaxInt
+			continue
+		}
+		v = v*10 + int(d-'0')
+	}
+	return v, true
+}
+
+// secondsDuration converts a count of seconds into a duration no longer than max (and
+// never negative), without overflowing. clamped says whether it had to cut.
+func secondsDuration(sec int, max time.Duration) (d time.Duration, clamped bool) {
+	switch {
+	case sec < 0:
+		return 0, true
+	case int64(sec) > int64(max/time.Second):
+		return max, true
+	}
+	return time.Duration(sec) * time.Second, false
 }
 
 // headerValue finds a header by name, ignoring case even where the map was built by hand
@@ -87,18 +149,19 @@ func headerValue(h http.Header, name string) (string, bool) {
 	return "", false
 }
 
-// retryAfter reads Retry-After as seconds or an HTTP date.
+// retryAfter reads Retry-After as seconds or an HTTP date. The wait is never negative;
+// a huge one saturates at the largest duration (the caller bounds it).
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	raw, ok := headerValue(h, "Retry-After")
 	if !ok {
 		return 0, false
 	}
-	raw = strings.TrimSpace(raw)
-	if s, err := strconv.Atoi(raw); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
+	if s, ok := parseCount(raw); ok {
+		d, _ := secondsDuration(s, time.Duration(math.MaxInt64))
+		return d, true
 	}
-	if t, err := http.ParseTime(raw); err == nil {
-		d := t.Sub(now)
+	if t, err := http.ParseTime(strings.TrimSpace(raw)); err == nil {
+		d := t.Sub(now) // time.Time.Sub saturates instead of overflowing
 		if d < 0 {
 			d = 0
 		}
@@ -110,7 +173,9 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 // limiter keeps one API's budget: at most limit calls started in any window, at most
 // conc running at once, and no call before pauseUntil (set by a throttling answer).
 type limiter struct {
-	clock clockwork.Clock
+	clock    clockwork.Clock
+	logger   log.Logger
+	endpoint string
 
 	mu      sync.Mutex
 	limit   int
@@ -130,6 +195,7 @@ type limiter struct {
 func newLimiter(clock clockwork.Clock, rl RateLimit) *limiter {
 	return &limiter{
 		clock:     clock,
+		logger:    log.NewNopLogger(),
 		limit:     rl.Calls,
 		window:    rl.Window,
 		conc:      rl.Concurrency,
@@ -226,8 +292,66 @@ func (l *limiter) prune(now time.Time) {
 	}
 }
 
+// waitCap is the longest wait a header may ask of this API: the limiter's window (the
+// configured one, or the server's if wider), at least DefaultRateLimitWindow (the
+// Standard tier's hour, whatever share of it the configuration takes), at most
+// MaxHeaderWait.
+func (l *limiter) waitCap() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waitCapLocked()
+}
+
+func (l *limiter) waitCapLocked() time.Duration {
+	return min(max(l.window, DefaultRateLimitWindow), MaxHeaderWait)
+}
+
+// clamp bounds the durations in info: X-RateLimit-Window-Sec to MaxHeaderWindow, then
+// X-RateLimit-ToWait-Sec to the wait cap that window gives. Each value it cuts is
+// logged, naming the header.
+func (l *limiter) clamp(info RateLimitInfo, page int) RateLimitInfo {
+	if info.WindowSec > 0 {
+		if w, cut := secondsDuration(info.WindowSec, MaxHeaderWindow); cut {
+			l.logClamp(page, "X-RateLimit-Window-Sec", strconv.Itoa(info.WindowSec), w)
+			info.WindowSec = int(w / time.Second)
+		}
+	}
+	if info.ToWaitSec > 0 {
+		l.mu.Lock()
+		wcap := l.waitCapLocked()
+		if info.WindowSec > 0 {
+			wcap = min(max(wcap, time.Duration(info.WindowSec)*time.Second), MaxHeaderWait)
+		}
+		l.mu.Unlock()
+		if d, cut := secondsDuration(info.ToWaitSec, wcap); cut {
+			l.logClamp(page, "X-RateLimit-ToWait-Sec", strconv.Itoa(info.ToWaitSec), d)
+			info.ToWaitSec = int(d / time.Second)
+		}
+	}
+	return info
+}
+
+// clampWait bounds a wait taken from header to the wait cap, logging a cut.
+func (l *limiter) clampWait(page int, header string, d time.Duration) time.Duration {
+	wcap := l.waitCap()
+	switch {
+	case d < 0:
+		return 0
+	case d > wcap:
+		l.logClamp(page, header, d.String(), wcap)
+		return wcap
+	}
+	return d
+}
+
+func (l *limiter) logClamp(page int, header, value string, to time.Duration) {
+	level.Warn(l.logger).Log("msg", "clamping an out-of-range rate-limit header", "endpoint", l.endpoint, "page", page,
+		"header", header, "value", quoteShort(value), "clamped_to", to)
+}
+
 // update tightens the budget to what the response headers say. It never loosens the
-// configured budget, which may be a share of the subscription's.
+// configured budget, which may be a share of the subscription's. Durations are bounded
+// here too (silently: clamp has logged them), so no header can overflow the arithmetic.
 func (l *limiter) update(info RateLimitInfo) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -235,9 +359,13 @@ func (l *limiter) update(info RateLimitInfo) {
 		l.limit = info.Limit
 	}
 	if info.WindowSec > 0 {
-		if w := time.Duration(info.WindowSec) * time.Second; w > l.window {
+		if w, _ := secondsDuration(info.WindowSec, MaxHeaderWindow); w > l.window {
 			l.window = w
 		}
+	}
+	toWait := time.Duration(Unknown)
+	if info.ToWaitSec >= 0 {
+		toWait, _ = secondsDuration(info.ToWaitSec, l.waitCapLocked())
 	}
 	if info.ConcurrencyLimit > 0 && (l.conc <= 0 || info.ConcurrencyLimit < l.conc) {
 		l.conc = info.ConcurrencyLimit
@@ -250,15 +378,18 @@ func (l *limiter) update(info RateLimitInfo) {
 		// counted beyond this client's own count until the server's wait is over (when
 		// it says), else for a whole window.
 		l.external = 0
-		if extra := l.limit - info.Remaining - len(l.starts); l.limit > 0 && extra > 0 {
-			l.external = extra
-			l.externalUntil = now.Add(l.window)
-			if info.ToWaitSec >= 0 {
-				l.externalUntil = now.Add(time.Duration(info.ToWaitSec) * time.Second)
+		// Remaining is below limit before anything is subtracted, so this cannot overflow.
+		if l.limit > 0 && info.Remaining < l.limit {
+			if extra := l.limit - info.Remaining - len(l.starts); extra > 0 {
+				l.external = extra
+				l.externalUntil = now.Add(l.window)
+				if toWait >= 0 {
+					l.externalUntil = now.Add(toWait)
+				}
 			}
 		}
-		if info.Remaining == 0 && info.ToWaitSec > 0 {
-			l.pauseLocked(now, time.Duration(info.ToWaitSec)*time.Second)
+		if info.Remaining == 0 && toWait > 0 {
+			l.pauseLocked(now, toWait)
 		}
 	}
 }

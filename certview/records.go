@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -28,13 +29,49 @@ var isoLayouts = []string{
 	"2006-01-02",
 }
 
-// EpochTime converts an epoch number of unknown unit.
+// MaxEpochTime and MinEpochTime are where epoch values saturate: int64-max and
+// int64-min milliseconds, about 292 million years either side of 1970. A time.Time holds
+// them, though UnixNano does not (it overflows past 2262 and before 1678): convert with
+// UnixSeconds.
+var (
+	MaxEpochTime = time.UnixMilli(math.MaxInt64).UTC()
+	MinEpochTime = time.UnixMilli(math.MinInt64).UTC()
+)
+
+// EpochTime converts an epoch number of unknown unit. Values beyond int64 milliseconds,
+// infinities included, saturate at MaxEpochTime or MinEpochTime; NaN is the zero time.
 func EpochTime(v float64) time.Time {
-	if v >= epochMillisThreshold || v <= -epochMillisThreshold {
+	switch {
+	case math.IsNaN(v):
+		return time.Time{}
+	case v >= math.MaxInt64: // float64(MaxInt64) is 2^63, itself out of range
+		return MaxEpochTime
+	case v <= math.MinInt64:
+		return MinEpochTime
+	case v >= epochMillisThreshold || v <= -epochMillisThreshold:
 		return time.UnixMilli(int64(v)).UTC()
 	}
-	sec := int64(v)
-	return time.Unix(sec, int64((v-float64(sec))*1e9)).UTC()
+	sec, frac := math.Modf(v)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+// UnixSeconds is t as float Unix seconds, without the overflow of UnixNano: exact to the
+// nanosecond where a float64 is, and finite for every time EpochTime returns.
+func UnixSeconds(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
+// parseEpoch reads an epoch number. A number past float64's range saturates (it is
+// ±Inf, which EpochTime saturates); NaN and infinities written out are not epochs.
+func parseEpoch(s string) (float64, bool) {
+	v, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err == nil:
+		return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+	case errors.Is(err, strconv.ErrRange):
+		return v, true
+	}
+	return 0, false
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -50,8 +87,8 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		}
 		return t.parseString(s)
 	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
+	v, ok := parseEpoch(string(b))
+	if !ok {
 		return &fieldError{fmt.Sprintf("time %.40s: not a number or string", b)}
 	}
 	t.Time = EpochTime(v)
@@ -64,7 +101,7 @@ func (t *Timestamp) parseString(s string) error {
 		t.Time = time.Time{}
 		return nil
 	}
-	if v, err := strconv.ParseFloat(s, 64); err == nil {
+	if v, ok := parseEpoch(s); ok {
 		t.Time = EpochTime(v)
 		return nil
 	}
@@ -249,8 +286,8 @@ func (e *fieldError) Error() string { return e.msg }
 
 // Name is a certificate subject, issuer or root issuer.
 type Name struct {
-	Name             string     `json:"name"`
-	Organization     string     `json:"organization"`
+	Name             string     `json:"name" certview:"strict"`
+	Organization     string     `json:"organization" certview:"strict"`
 	OrganizationUnit StringList `json:"organizationUnit"`
 	Locality         string     `json:"locality"`
 	State            string     `json:"state"`
@@ -260,9 +297,9 @@ type Name struct {
 
 // HostInstance is a server instance as listed inside a certificate's asset.
 type HostInstance struct {
-	ID           int64      `json:"id"`
-	Port         int        `json:"port"`
-	FQDN         string     `json:"fqdn"`
+	ID           int64      `json:"id" certview:"strict"`
+	Port         int        `json:"port" certview:"strict"`
+	FQDN         string     `json:"fqdn" certview:"strict"`
 	Protocol     string     `json:"protocol"`
 	Service      string     `json:"service"`
 	Grade        string     `json:"grade"`
@@ -329,9 +366,9 @@ func (t Tags) Names() []string {
 // Asset is a host serving a certificate. The v2 certificate listing gives ID and UUID;
 // the v1 assets listing gives AssetID (a UUID), Created, Updated and CertificateCount.
 type Asset struct {
-	ID               int64          `json:"id"`
-	UUID             string         `json:"uuid"`
-	AssetID          string         `json:"assetId"`
+	ID               int64          `json:"id" certview:"strict"`
+	UUID             string         `json:"uuid" certview:"strict"`
+	AssetID          string         `json:"assetId" certview:"strict"`
 	NetbiosName      string         `json:"netbiosName"`
 	Name             string         `json:"name"`
 	OperatingSystem  string         `json:"operatingSystem"`
@@ -346,34 +383,53 @@ type Asset struct {
 }
 
 // Certificate is one record of the certificates listing.
+//
+// Fields tagged certview:"strict" here and in the types below are those the exporter
+// uses: a value of an unexpected type in one is coerced when that loses nothing (see
+// coerce.go), and otherwise refuses the record (or, inside a list that is not strict,
+// such as assets, the element). Other fields are decoded leniently: a value that cannot
+// be coerced is dropped and counted (ListStats.Coerced).
 type Certificate struct {
-	ID                      int64               `json:"id"`
-	CertHash                string              `json:"certhash"`
-	KeySize                 int                 `json:"keySize"`
-	SerialNumber            string              `json:"serialNumber"`
-	ValidFrom               Timestamp           `json:"validFrom"`
-	ValidFromDate           Timestamp           `json:"validFromDate"`
-	ValidTo                 Timestamp           `json:"validTo"`
-	ValidToDate             Timestamp           `json:"validToDate"`
-	SignatureAlgorithm      string              `json:"signatureAlgorithm"`
-	PublicKeyAlgorithm      string              `json:"publicKeyAlgorithm"` // v2.1 and later
+	ID                      int64               `json:"id" certview:"strict"`
+	CertHash                string              `json:"certhash" certview:"strict"`
+	KeySize                 int                 `json:"keySize" certview:"strict"`
+	SerialNumber            string              `json:"serialNumber" certview:"strict"`
+	ValidFrom               Timestamp           `json:"validFrom" certview:"strict"`
+	ValidFromDate           Timestamp           `json:"validFromDate" certview:"strict"`
+	ValidTo                 Timestamp           `json:"validTo" certview:"strict"`
+	ValidToDate             Timestamp           `json:"validToDate" certview:"strict"`
+	SignatureAlgorithm      string              `json:"signatureAlgorithm" certview:"strict"`
+	PublicKeyAlgorithm      string              `json:"publicKeyAlgorithm" certview:"strict"` // v2.1 and later
 	ExtendedValidation      bool                `json:"extendedValidation"`
 	Created                 Timestamp           `json:"createdDate"`
 	Updated                 Timestamp           `json:"updateDate"`
 	DN                      string              `json:"dn"`
-	Subject                 Name                `json:"subject"`
-	Issuer                  Name                `json:"issuer"`
-	RootIssuer              Name                `json:"rootissuer"`
-	IssuerCategory          string              `json:"issuerCategory"`
+	Subject                 Name                `json:"subject" certview:"strict"`
+	Issuer                  Name                `json:"issuer" certview:"strict"`
+	RootIssuer              Name                `json:"rootissuer" certview:"strict"`
+	IssuerCategory          string              `json:"issuerCategory" certview:"strict"`
 	LastFound               Timestamp           `json:"lastFound"`
 	Imported                bool                `json:"imported"`
-	SelfSigned              bool                `json:"selfSigned"`
-	Type                    string              `json:"type"`
-	InstanceCount           int                 `json:"instanceCount"`
+	SelfSigned              bool                `json:"selfSigned" certview:"strict"`
+	Type                    string              `json:"type" certview:"strict"`
+	InstanceCount           int                 `json:"instanceCount" certview:"strict"`
 	AssetCount              int                 `json:"assetCount"`
 	Sources                 StringList          `json:"sources"`
 	SubjectAlternativeNames map[string][]string `json:"subjectAlternativeNames"`
 	Assets                  []Asset             `json:"assets"`
+}
+
+// HostInstanceFQDNs adds to m, by instance id, the fqdn of each of the certificate's
+// host instances (assets[].hostInstances[]) that has both. The instances listing does
+// not carry fqdn; this is where it can be found.
+func (c *Certificate) HostInstanceFQDNs(m map[int64]string) {
+	for i := range c.Assets {
+		for _, hi := range c.Assets[i].HostInstances {
+			if hi.ID != 0 && hi.FQDN != "" {
+				m[hi.ID] = hi.FQDN
+			}
+		}
+	}
 }
 
 // normalize applies the fallbacks and rejects records that cannot be keyed.
@@ -407,28 +463,28 @@ func stringKey(s string) uint64 {
 
 // InstanceAsset is the asset summary inside an instance record.
 type InstanceAsset struct {
-	ID        int64  `json:"id"`
+	ID        int64  `json:"id" certview:"strict"`
 	UUID      string `json:"uuid"`
-	Name      string `json:"name"`
-	PrimaryIP string `json:"primaryIp"`
+	Name      string `json:"name" certview:"strict"`
+	PrimaryIP string `json:"primaryIp" certview:"strict"`
 }
 
 // InstanceCertificate is the certificate summary inside an instance record.
 type InstanceCertificate struct {
-	ID        int64     `json:"id"`
-	CertHash  string    `json:"certhash"`
+	ID        int64     `json:"id" certview:"strict"`
+	CertHash  string    `json:"certhash" certview:"strict"`
 	Name      string    `json:"name"`
 	LastFound Timestamp `json:"lastFound"`
 }
 
 // GradeSummary is an instance's SSL Labs style grading.
 type GradeSummary struct {
-	Grade                    string          `json:"grade"`
-	GradeWithTrustIgnored    string          `json:"gradeWithTrustIgnored"`
-	CertificateScore         OptFloat        `json:"certificateScore"`
-	ProtocolSupportScore     OptFloat        `json:"protocolSupportScore"`
-	KeyExchangeScore         OptFloat        `json:"keyExchangeScore"`
-	CipherStrengthScore      OptFloat        `json:"cipherStrengthScore"`
+	Grade                    string          `json:"grade" certview:"strict"`
+	GradeWithTrustIgnored    string          `json:"gradeWithTrustIgnored" certview:"strict"`
+	CertificateScore         OptFloat        `json:"certificateScore" certview:"strict"`
+	ProtocolSupportScore     OptFloat        `json:"protocolSupportScore" certview:"strict"`
+	KeyExchangeScore         OptFloat        `json:"keyExchangeScore" certview:"strict"`
+	CipherStrengthScore      OptFloat        `json:"cipherStrengthScore" certview:"strict"`
 	ProtocolSupportWeightage OptFloat        `json:"protocolSupportWeightage"`
 	KeyExchangeWeightage     OptFloat        `json:"keyExchangeWeightage"`
 	CipherStrengthWeightage  OptFloat        `json:"cipherStrengthWeightage"`
@@ -437,21 +493,21 @@ type GradeSummary struct {
 	Notices                  Count           `json:"notices"`
 	Infos                    Count           `json:"infos"`
 	Highlights               Count           `json:"highlights"`
-	ProtocolSupport          ProtocolSupport `json:"protocolSupportInfo"`
+	ProtocolSupport          ProtocolSupport `json:"protocolSupportInfo" certview:"strict"`
 }
 
 // Instance is one record of the instances listing: a server port presenting a certificate.
 type Instance struct {
-	ID           int64               `json:"id"`
-	Port         int                 `json:"port"`
-	FQDN         string              `json:"fqdn"`
-	Protocol     string              `json:"protocol"`
-	Service      string              `json:"service"`
-	Grade        string              `json:"grade"`
-	ScannedDate  Timestamp           `json:"scannedDate"`
+	ID           int64               `json:"id" certview:"strict"`
+	Port         int                 `json:"port" certview:"strict"`
+	FQDN         string              `json:"fqdn" certview:"strict"`
+	Protocol     string              `json:"protocol" certview:"strict"`
+	Service      string              `json:"service" certview:"strict"`
+	Grade        string              `json:"grade" certview:"strict"`
+	ScannedDate  Timestamp           `json:"scannedDate" certview:"strict"`
 	Asset        InstanceAsset       `json:"asset"`
-	Certificate  InstanceCertificate `json:"certificate"`
-	GradeSummary GradeSummary        `json:"gradeSummary"`
+	Certificate  InstanceCertificate `json:"certificate" certview:"strict"`
+	GradeSummary GradeSummary        `json:"gradeSummary" certview:"strict"`
 }
 
 func (in *Instance) normalize() error {

@@ -15,7 +15,7 @@ import (
 
 func decodeSample[T any, P record[T]](t *testing.T, name string) []T {
 	t.Helper()
-	recs, raw, err := decodePage[T, P](bytes.NewReader(certviewtest.Sample(name)), func(i int, err error) {
+	recs, raw, err := decodePage[T, P](bytes.NewReader(certviewtest.Sample(name)), 0, func(i int, err error) {
 		t.Fatalf("%s: record %d skipped: %v", name, i, err)
 	})
 	if err != nil {
@@ -227,7 +227,7 @@ func TestLenientFields(t *testing.T) {
 	 {"id": 8, "certhash": "h", "validTo": "next tuesday"}
 	]`
 	var skipped []int
-	recs, raw, err := decodePage[Certificate](strings.NewReader(page), func(i int, err error) { skipped = append(skipped, i) })
+	recs, raw, err := decodePage[Certificate](strings.NewReader(page), 0, func(i int, err error) { skipped = append(skipped, i) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,16 +249,16 @@ func TestStreamErrorsFailThePage(t *testing.T) {
 		"malformed": `[{"id": 1,, }]`,
 		"html":      `<html>Bad Gateway</html>`,
 	} {
-		_, _, err := decodePage[Certificate](strings.NewReader(body), func(int, error) {})
+		_, _, err := decodePage[Certificate](strings.NewReader(body), 0, func(int, error) {})
 		if err == nil || !isStream(err) {
 			t.Errorf("%s: err = %v, want a stream error", name, err)
 		}
 	}
-	_, _, err := decodePage[Certificate](strings.NewReader(`{"errorCode": 500}`), func(int, error) {})
+	_, _, err := decodePage[Certificate](strings.NewReader(`{"errorCode": 500}`), 0, func(int, error) {})
 	if err == nil || isStream(err) || !strings.Contains(err.Error(), "not a JSON array") {
 		t.Errorf("object body: err = %v", err)
 	}
-	recs, raw, err := decodePage[Certificate](strings.NewReader(""), nil)
+	recs, raw, err := decodePage[Certificate](strings.NewReader(""), 0, nil)
 	if err != nil || raw != 0 || recs != nil {
 		t.Errorf("empty body: %v %d %v", recs, raw, err)
 	}

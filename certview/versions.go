@@ -3,6 +3,7 @@ package certview
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,11 +168,14 @@ func ParseDeprecation(h http.Header) (d Deprecation, problems []error) {
 		switch {
 		case strings.HasPrefix(raw, "@"):
 			n, err := strconv.ParseInt(raw[1:], 10, 64)
+			if errors.Is(err, strconv.ErrRange) {
+				err = nil // n is int64-max or -min: it saturates
+			}
 			if err != nil {
 				problems = append(problems, fmt.Errorf("header Deprecation: %.40q is not @<unix seconds>", raw))
 				break
 			}
-			d.Deprecated, d.Since = true, time.Unix(n, 0).UTC()
+			d.Deprecated, d.Since = true, unixSecondsTime(n)
 		case strings.EqualFold(raw, "true"):
 			d.Deprecated = true
 		default:
@@ -216,4 +220,17 @@ func (c *Client) noteDeprecation(endpoint, version, path string, h http.Header) 
 		level.Warn(c.cfg.Logger).Log(kv...)
 	}
 	c.cfg.Hooks.deprecation(DeprecationEvent{Endpoint: endpoint, Version: version, Deprecation: d})
+}
+
+// unixSecondsTime is time.Unix(n, 0), saturated at MinEpochTime and MaxEpochTime rather
+// than wrapped (time.Unix overflows near int64-max seconds).
+func unixSecondsTime(n int64) time.Time {
+	const limit = math.MaxInt64 / 1000
+	switch {
+	case n > limit:
+		return MaxEpochTime
+	case n < -limit:
+		return MinEpochTime
+	}
+	return time.Unix(n, 0).UTC()
 }

@@ -466,7 +466,7 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 			ID: in.Asset.ID, UUID: in.Asset.UUID, Name: in.Asset.Name, OperatingSystem: "Linux",
 			PrimaryIP: in.Asset.PrimaryIP, Tags: inv.assetTagRecords(j),
 			HostInstances: []HostInstanceRecord{{
-				ID: in.ID, Port: in.Port, Protocol: in.Protocol, Service: in.Service, Grade: in.Grade,
+				ID: in.ID, Port: in.Port, FQDN: inv.InstanceFQDN(j), Protocol: in.Protocol, Service: in.Service, Grade: in.Grade,
 			}},
 		})
 	}
@@ -533,6 +533,13 @@ func (inv *Inventory) scannedAt(j int) time.Time {
 	}
 	_, t := inv.portAndScan(inv.rng(2, uint64(j)))
 	return t
+}
+
+// InstanceFQDN is the fqdn of generated instance j. Like the API, the simulator lists it
+// only in the certificates listing (assets[].hostInstances[].fqdn), never in the
+// instances listing.
+func (inv *Inventory) InstanceFQDN(j int) string {
+	return fmt.Sprintf("www%d.%s", j, domains[j%len(domains)])
 }
 
 // genInstance makes generated instance j, as its last rescan left it.
