@@ -127,7 +127,7 @@ e2e-deps:
 
 # Fuzzing, each target for a bounded time (FUZZTIME, default 20s). A crasher is saved
 # under the package's testdata/fuzz and then runs as a regression test in make test.
-FUZZ_TARGETS := FuzzDecodePage:./certview/ FuzzParseConfig:./collector/config/ FuzzReadSnapshot:./collector/store/
+FUZZ_TARGETS := FuzzDecodePage:./certview/ FuzzListPageHTTP:./certview/ FuzzRateLimitHeaders:./certview/ FuzzParseConfig:./collector/config/ FuzzReadSnapshot:./collector/store/
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
