@@ -3,6 +3,7 @@ package certviewtest
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -253,4 +254,80 @@ func (inv *Inventory) instanceGetter(k int) getter {
 		}
 		return nil
 	}
+}
+
+// idBounds reads the bounds an AND filter puts on an id field: every matching id lies
+// in [lo, hi). ok is false when the filter has no such bound (or joins terms by OR).
+func (f *filter) idBounds(field string) (lo, hi int64, ok bool) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if f == nil || f.Operation == "OR" {
+		return lo, hi, false
+	}
+	for _, t := range f.Filters {
+		if t.Field != field {
+			continue
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(t.Value), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch t.Operator {
+		case "GREATER":
+			if v < math.MaxInt64 {
+				lo, ok = max(lo, v+1), true
+			}
+		case "GREATER_THAN_EQUAL":
+			lo, ok = max(lo, v), true
+		case "LESSER":
+			hi, ok = min(hi, v), true
+		case "LESS_THAN_EQUAL":
+			if v < math.MaxInt64 {
+				hi, ok = min(hi, v+1), true
+			}
+		}
+	}
+	return lo, hi, ok
+}
+
+// window is the listing indices [from, to) of generated records whose ids, base+i for
+// generated record i, lie in [lo, hi), offset by the samples before them.
+func window(lo, hi, base int64, samples, generated int) [2]int {
+	n := int64(generated)
+	from, to := int64(0), n
+	if lo > base {
+		from = min(lo-base, n)
+	}
+	if hi <= base {
+		to = 0
+	} else if hi-base < n {
+		to = hi - base
+	}
+	return [2]int{samples + int(from), samples + int(max(to, from))}
+}
+
+// certificateWindows are the listing index ranges that hold every certificate an id
+// range filter can match: the samples, the generated ones whose id is base+index, and
+// those added by churn (whose ids are not in that order); nil when the filter bounds no
+// id.
+func (inv *Inventory) certificateWindows(f *filter) [][2]int {
+	lo, hi, ok := f.idBounds("certificate.id")
+	if !ok {
+		return nil
+	}
+	samples := len(inv.sampleCerts())
+	certs, _, _ := inv.generated()
+	return [][2]int{{0, samples}, window(lo, hi, certIDBase, samples, inv.Certificates), {samples + inv.Certificates, samples + certs}}
+}
+
+// instanceWindows are the listing index ranges that hold every instance an id range
+// filter can match: the samples, and the generated ones, whose id is base+index; nil
+// when the filter bounds no id.
+func (inv *Inventory) instanceWindows(f *filter) [][2]int {
+	lo, hi, ok := f.idBounds("instance.id")
+	if !ok {
+		return nil
+	}
+	samples := len(inv.sampleInstances())
+	_, instances, _ := inv.generated()
+	return [][2]int{{0, samples}, window(lo, hi, instanceIDBase, samples, instances)}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -27,12 +28,20 @@ func Sample(name string) []byte {
 }
 
 func sampleRecords(name string) []json.RawMessage {
+	if recs, ok := samplesByName.Load(name); ok {
+		return recs.([]json.RawMessage)
+	}
 	var recs []json.RawMessage
 	if err := json.Unmarshal(Sample(name), &recs); err != nil {
 		panic(fmt.Sprintf("certviewtest: sample %s: %v", name, err))
 	}
+	samplesByName.Store(name, recs)
 	return recs
 }
+
+// samplesByName holds each sample file's records once parsed: the records of every
+// listing start with them. Callers must not modify them.
+var samplesByName sync.Map
 
 // NameRecord is a subject, issuer or root issuer as the API sends it.
 type NameRecord struct {

@@ -703,7 +703,7 @@ func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) (
 		if f != nil {
 			keep = func(k int) bool { return f.match(s.inv.certificateGetter(k)) }
 		}
-		recs = collect(s.inv.CertificateCount(), start, size, nil, keep,
+		recs = collect(s.inv.CertificateCount(), start, size, nil, keep, s.inv.certificateWindows(f),
 			func(k int) []byte { return excludeFields(s.inv.rawCertificate(k, pubKey, tags), req.ExcludeFields) })
 	case "instances":
 		f, err := parseFilter(req.FilterRequest, instanceFields)
@@ -729,7 +729,7 @@ func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) (
 				return !isIn(removed, k) && assetTypeMatches(s.inv, k, assetType) && f.match(s.inv.instanceGetter(k))
 			}
 		}
-		recs = collect(s.inv.InstanceCount(), start, size, removed, keep, s.inv.rawInstance)
+		recs = collect(s.inv.InstanceCount(), start, size, removed, keep, s.inv.instanceWindows(f), s.inv.rawInstance)
 	case "assets":
 		if (req.PageNumber+1)*size > 10000 {
 			return nil, http.StatusBadRequest, "pageNumber and pageSize must stay within the first 10000 records"
@@ -747,8 +747,10 @@ func (s *Simulator) page(endpoint, version, certhash string, req *pageRequest) (
 
 // collect returns up to size records from the start-th match on. With no filter it
 // indexes directly (stepping over the removed listing indices, sorted), so paging a
-// large inventory costs only the page.
-func collect(total, start, size int, removed []int, keep func(int) bool, raw func(int) []byte) [][]byte {
+// large inventory costs only the page. With a filter it tests the records of windows
+// (listing index ranges, in order, that hold every record the filter can match; nil:
+// all), so that a listing by id ranges costs about its range, not the inventory.
+func collect(total, start, size int, removed []int, keep func(int) bool, windows [][2]int, raw func(int) []byte) [][]byte {
 	var out [][]byte
 	if keep == nil {
 		for k := nthAlive(start, removed); k < total && len(out) < size; k++ {
@@ -758,15 +760,20 @@ func collect(total, start, size int, removed []int, keep func(int) bool, raw fun
 		}
 		return out
 	}
+	if windows == nil {
+		windows = [][2]int{{0, total}}
+	}
 	seen := 0
-	for k := 0; k < total && len(out) < size; k++ {
-		if !keep(k) {
-			continue
+	for _, w := range windows {
+		for k := max(w[0], 0); k < min(w[1], total) && len(out) < size; k++ {
+			if !keep(k) {
+				continue
+			}
+			if seen >= start {
+				out = append(out, raw(k))
+			}
+			seen++
 		}
-		if seen >= start {
-			out = append(out, raw(k))
-		}
-		seen++
 	}
 	return out
 }
