@@ -192,3 +192,29 @@ func (h Hooks) coerce(e CoerceEvent) {
 		h.Coerce(e)
 	}
 }
+
+// JoinHooks makes one Hooks that calls each of hs in turn, for clients observed by
+// several parties (the exporter's metrics and its poll loop's stall watchdog).
+func JoinHooks(hs ...Hooks) Hooks {
+	var j Hooks
+	for _, h := range hs {
+		j.Request = chain(j.Request, h.Request)
+		j.Wait = chain(j.Wait, h.Wait)
+		j.Skip = chain(j.Skip, h.Skip)
+		j.Coerce = chain(j.Coerce, h.Coerce)
+		j.Version = chain(j.Version, h.Version)
+		j.Deprecation = chain(j.Deprecation, h.Deprecation)
+	}
+	return j
+}
+
+// chain calls a, then b; either may be nil.
+func chain[E any](a, b func(E)) func(E) {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(e E) { a(e); b(e) }
+}
