@@ -13,6 +13,8 @@ type Options struct {
 	// Owners, when set, are the owner rules: the builder keeps the assets' tags (the
 	// certificates listing must ask for them, ASSET_TAGS) and resolves the owners.
 	Owners *OwnerRules
+	// Origin is the fingerprint of the settings the records are listed under.
+	Origin Fingerprint
 }
 
 // Builder accumulates a poll's pages into a snapshot.
@@ -150,14 +152,118 @@ func (b *Builder) AddInstances(page []certview.Instance) {
 }
 
 // Build makes the snapshot of a full listing that started at started: sorted,
-// de-duplicated, counted, and with its owners resolved. The Builder must not be used
-// afterwards.
+// de-duplicated, counted, and with its owners resolved. Its watermark is the largest
+// scannedDate listed, but never after started: a listing that took hours read its first
+// records hours before its last, and what changed since must be asked for again. The
+// Builder must not be used afterwards.
 func (b *Builder) Build(started, taken time.Time, took time.Duration) *Snapshot {
+	watermark := b.watermark
+	if watermark.After(started) {
+		watermark = started
+	}
 	r := Records{Taken: taken, PollDuration: took, Certificates: b.certs, Instances: b.ins,
-		Kind: PollFull, FullStarted: started, FullFinished: taken, Watermark: b.watermark, MaxCertID: b.maxCertID,
-		AssetTags: b.assetTags, TagsListed: b.tags}
+		Kind: PollFull, FullStarted: started, FullFinished: taken, Watermark: watermark, MaxCertID: b.maxCertID,
+		AssetTags: b.assetTags, TagsListed: b.tags, Origin: b.opts.Origin}
 	b.certs, b.ins, b.shared = nil, nil, nil
 	return assemble(r, b.opts.Owners)
+}
+
+// Touched names the records that incremental polls fetched while a full listing ran.
+type Touched struct {
+	Instances    map[int64]bool  // by instance id
+	Certificates map[string]bool // by certhash
+}
+
+// BuildOver makes the snapshot of a full listing that started at started while
+// incremental polls kept served current. The records those polls fetched (touched) are
+// served's: they are at least as new as the listing's, which may have read them hours
+// earlier, and they include records made after the listing passed their ids. The rest is
+// the listing's, so records removed from the inventory are dropped. The watermark is
+// served's, whose polls covered the time the listing took. The Builder must not be used
+// afterwards.
+func (b *Builder) BuildOver(served *Snapshot, touched Touched, started, taken time.Time, took time.Duration) *Snapshot {
+	if served == nil {
+		return b.Build(started, taken, took)
+	}
+	r := Records{Taken: taken, PollDuration: took, Kind: PollFull, FullStarted: started, FullFinished: taken,
+		Watermark: served.Watermark, MaxCertID: max(b.maxCertID, served.MaxCertID), TagsListed: b.tags, Origin: b.opts.Origin}
+	if r.Watermark.IsZero() {
+		r.Watermark = b.watermark
+		if r.Watermark.After(started) {
+			r.Watermark = started
+		}
+	}
+	// The touched records go first: assemble keeps the first of each key.
+	for i := range served.Certificates {
+		if touched.Certificates[served.Certificates[i].CertHash] {
+			r.Certificates = append(r.Certificates, served.Certificates[i])
+		}
+	}
+	r.Certificates = append(r.Certificates, b.certs...)
+	for i := range served.Instances {
+		if touched.Instances[served.Instances[i].ID] {
+			r.Instances = append(r.Instances, served.Instances[i])
+		}
+	}
+	r.Instances = append(r.Instances, b.ins...)
+	if b.tags {
+		r.AssetTags = make(map[uint64][]string, len(b.assetTags))
+		for id, tags := range served.AssetTags {
+			r.AssetTags[id] = tags
+		}
+		for id, tags := range b.assetTags {
+			r.AssetTags[id] = tags
+		}
+	}
+	b.certs, b.ins, b.shared = nil, nil, nil
+	return assemble(r, b.opts.Owners)
+}
+
+// Absorb adds what other holds to b: a range of a listing, staged in its own Builder
+// until the range was listed whole. other must not be used afterwards.
+func (b *Builder) Absorb(other *Builder) {
+	b.certs = append(b.certs, other.certs...)
+	b.ins = append(b.ins, other.ins...)
+	if other.watermark.After(b.watermark) {
+		b.watermark = other.watermark
+	}
+	b.maxCertID = max(b.maxCertID, other.maxCertID)
+	if b.tags {
+		for id, tags := range other.assetTags {
+			b.assetTags[id] = tags
+		}
+	}
+	other.certs, other.ins, other.shared, other.assetTags = nil, nil, nil, nil
+}
+
+// Partial returns what b holds so far as records (unsorted, perhaps with repeats), for a
+// checkpoint of a listing that has not ended. It copies the tags and the slice headers:
+// b only ever appends, so the records it shares stay as they are.
+func (b *Builder) Partial() Records {
+	r := Records{Certificates: b.certs[:len(b.certs):len(b.certs)], Instances: b.ins[:len(b.ins):len(b.ins)],
+		Watermark: b.watermark, MaxCertID: b.maxCertID, TagsListed: b.tags}
+	if b.tags {
+		r.AssetTags = make(map[uint64][]string, len(b.assetTags))
+		for id, tags := range b.assetTags {
+			r.AssetTags[id] = tags
+		}
+	}
+	return r
+}
+
+// Resume starts a builder that holds the partial records of a checkpoint (see Partial),
+// their label values made valid and shared again as Restore does.
+func Resume(opts Options, r Records) *Builder {
+	b := NewBuilder(opts)
+	b.sanitise(&r)
+	b.certs, b.ins = r.Certificates, r.Instances
+	b.watermark, b.maxCertID = r.Watermark, r.MaxCertID
+	if b.tags && r.TagsListed {
+		for id, names := range r.AssetTags {
+			b.keepTags(int64(id), names)
+		}
+	}
+	return b
 }
 
 // Merge makes the snapshot of an incremental poll: the records added to the Builder
@@ -170,7 +276,7 @@ func (b *Builder) Merge(prev *Snapshot, replaceCerts, replaceInstances bool, sta
 	// The new records go first: assemble keeps the first of each key.
 	r := Records{Taken: taken, PollDuration: took, Certificates: b.certs, Instances: b.ins,
 		Kind: PollIncremental, FullStarted: prev.FullStarted, FullFinished: prev.FullFinished,
-		Watermark: b.watermark, MaxCertID: b.maxCertID}
+		Watermark: b.watermark, MaxCertID: b.maxCertID, Origin: b.opts.Origin}
 	if !replaceCerts {
 		r.Certificates = append(r.Certificates, prev.Certificates...)
 		r.MaxCertID = max(r.MaxCertID, prev.MaxCertID)

@@ -96,6 +96,20 @@ type Records struct {
 	// (ASSET_TAGS), which it does only when owners are configured.
 	AssetTags  map[uint64][]string
 	TagsListed bool
+
+	// Origin is the fingerprint of the settings the records were listed under; zero for
+	// a file saved before fingerprints were kept.
+	Origin Fingerprint
+}
+
+// Fingerprint identifies the settings that decide what a listing holds, as hashes: whose
+// inventory it is (the API and the account), and what of it is listed (filters, asset
+// type, includes, excluded fields, owner rules, weak-key thresholds). Records of another
+// subscription are never served; records of the same subscription listed under other
+// settings are served until a full listing replaces them.
+type Fingerprint struct {
+	Subscription string
+	Content      string
 }
 
 // Snapshot is the result of one complete poll: its records and what is derived from
@@ -219,6 +233,22 @@ func assemble(r Records, rules *OwnerRules) *Snapshot {
 // poll, and recurring ones shared again (an encoding need not keep the sharing).
 func Restore(r Records, rules *OwnerRules) *Snapshot {
 	b := NewBuilder(Options{})
+	b.sanitise(&r)
+	tags := r.AssetTags
+	r.AssetTags = nil
+	if r.TagsListed {
+		b.keepAssetTags()
+		for id, names := range tags {
+			b.keepTags(int64(id), names)
+		}
+		r.AssetTags = b.assetTags
+	}
+	return assemble(r, rules)
+}
+
+// sanitise makes the label values of records that were written by someone valid again,
+// and shares recurring ones.
+func (b *Builder) sanitise(r *Records) {
 	for i := range r.Certificates {
 		c := &r.Certificates[i]
 		for _, p := range []*string{&c.CertHash, &c.Organization, &c.Issuer, &c.RootIssuer, &c.IssuerCategory,
@@ -235,14 +265,4 @@ func Restore(r Records, rules *OwnerRules) *Snapshot {
 		in.AssetName, in.IP = label(in.AssetName), label(in.IP)
 		in.GradeTrustIgnored = b.share(in.GradeTrustIgnored)
 	}
-	tags := r.AssetTags
-	r.AssetTags = nil
-	if r.TagsListed {
-		b.keepAssetTags()
-		for id, names := range tags {
-			b.keepTags(int64(id), names)
-		}
-		r.AssetTags = b.assetTags
-	}
-	return assemble(r, rules)
 }

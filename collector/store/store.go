@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
@@ -35,7 +36,8 @@ const (
 	// SnapshotVersion 2 adds the poll kind, the full listing's times, the watermark and
 	// the ids; a version 1 file still loads, without them, so the next poll is full.
 	// Version 3 adds the assets' tags; without them, the next poll with owners on is full.
-	SnapshotVersion = 3
+	// Version 4 adds the origin: the fingerprint of the settings that made the snapshot.
+	SnapshotVersion = 4
 	headerSize      = 24
 	// maxSnapshotBytes bounds what a load reads: far above a million certificates.
 	maxSnapshotBytes = 2 << 30
@@ -58,18 +60,20 @@ type snapshotFile struct {
 	// Since version 3: the assets' tags, for owners.
 	AssetTags  map[uint64][]string
 	TagsListed bool
+	// Since version 4: where the records came from.
+	Origin snapshot.Fingerprint
 }
 
 // Save writes the snapshot's records to path atomically: a temporary file in the same
 // directory, fsync, rename, then fsync of the directory. A reader sees the old file or
 // the new one, never a part.
 func Save(path string, s *snapshot.Snapshot) error {
-	return saveFile(path, SnapshotVersion, snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
-		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID, s.AssetTags, s.TagsListed})
+	return saveFile(path, snapshotMagic, SnapshotVersion, snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
+		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID, s.AssetTags, s.TagsListed, s.Origin})
 }
 
-// saveFile writes v as a snapshot file of the given format version.
-func saveFile(path string, version uint32, v any) error {
+// saveFile writes v as a file of the given magic and format version.
+func saveFile(path, magic string, version uint32, v any) error {
 	var payload bytes.Buffer
 	zw := gzip.NewWriter(&payload)
 	if err := gob.NewEncoder(zw).Encode(v); err != nil {
@@ -79,7 +83,7 @@ func saveFile(path string, version uint32, v any) error {
 		return fmt.Errorf("snapshot %s: compressing: %w", path, err)
 	}
 	var header [headerSize]byte
-	copy(header[:8], snapshotMagic)
+	copy(header[:8], magic)
 	binary.BigEndian.PutUint32(header[8:12], version)
 	binary.BigEndian.PutUint64(header[12:20], uint64(payload.Len()))
 	binary.BigEndian.PutUint32(header[20:24], crc32.Checksum(payload.Bytes(), crcTable))
@@ -155,38 +159,9 @@ func (c *crcReader) Read(p []byte) (int, error) {
 
 // Read decodes a saved snapshot from r, its owners resolved by rules (nil: owners off).
 func Read(r io.Reader, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
-	var header [headerSize]byte
-	if _, err := io.ReadFull(r, header[:]); err != nil {
-		return nil, fmt.Errorf("header: %w (truncated?)", err)
-	}
-	if string(header[:8]) != snapshotMagic {
-		return nil, errors.New("not a certview_exporter snapshot (bad magic)")
-	}
-	if v := binary.BigEndian.Uint32(header[8:12]); v < 1 || v > SnapshotVersion {
-		return nil, fmt.Errorf("format version %d; this exporter reads versions 1 to %d", v, SnapshotVersion)
-	}
-	n := binary.BigEndian.Uint64(header[12:20])
-	if n > maxSnapshotBytes {
-		return nil, fmt.Errorf("payload of %d bytes is over the %d-byte limit", n, maxSnapshotBytes)
-	}
-	// Decode as the payload streams in, checksumming it on the way: nothing is trusted
-	// until the whole payload has been read and its checksum matched.
-	pr := &crcReader{r: io.LimitReader(r, int64(n))}
 	var sf snapshotFile
-	zr, err := gzip.NewReader(bufio.NewReaderSize(pr, 256<<10))
-	if err == nil {
-		err = gob.NewDecoder(io.LimitReader(zr, 8*maxSnapshotBytes)).Decode(&sf)
-	}
-	if err == nil {
-		_, err = io.Copy(io.Discard, pr) // the rest, for the checksum and the length
-	}
-	switch {
-	case pr.n < n:
-		return nil, fmt.Errorf("payload: %d of %d bytes (truncated?)", pr.n, n)
-	case pr.crc != binary.BigEndian.Uint32(header[20:24]):
-		return nil, errors.New("checksum mismatch (corrupt)")
-	case err != nil:
-		return nil, fmt.Errorf("payload: %w", err)
+	if _, err := readFile(r, snapshotMagic, "certview_exporter snapshot", SnapshotVersion, &sf); err != nil {
+		return nil, err
 	}
 	if sf.Taken.IsZero() {
 		return nil, errors.New("payload: no poll time")
@@ -194,5 +169,97 @@ func Read(r io.Reader, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
 	return snapshot.Restore(snapshot.Records{Taken: sf.Taken, PollDuration: sf.PollDuration,
 		Certificates: sf.Certificates, Instances: sf.Instances, Kind: sf.Kind,
 		FullStarted: sf.FullStarted, FullFinished: sf.FullFinished, Watermark: sf.Watermark, MaxCertID: sf.MaxCertID,
-		AssetTags: sf.AssetTags, TagsListed: sf.TagsListed}, rules), nil
+		AssetTags: sf.AssetTags, TagsListed: sf.TagsListed, Origin: sf.Origin}, rules), nil
+}
+
+// inflateLimit bounds what a payload of n bytes may inflate to: gob and gzip make a
+// snapshot about five times smaller, so sixty-four times is far above any real file and
+// far below what a gzip bomb would unpack.
+func inflateLimit(n uint64) int64 { return int64(min(64*n+64<<20, 8*maxSnapshotBytes)) }
+
+// readFile checks the header of a file written by saveFile (what names the kind of file
+// in errors) and decodes its payload into v; it returns the file's format version. The
+// payload is decoded as it streams in and checksummed on the way: nothing is trusted
+// until the whole payload has been read and its checksum matched, and what it inflates
+// to is bounded.
+func readFile(r io.Reader, magic, what string, newest uint32, v any) (uint32, error) {
+	var header [headerSize]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return 0, fmt.Errorf("header: %w (truncated?)", err)
+	}
+	if string(header[:8]) != magic {
+		return 0, fmt.Errorf("not a %s (bad magic)", what)
+	}
+	version := binary.BigEndian.Uint32(header[8:12])
+	if version < 1 || version > newest {
+		return 0, fmt.Errorf("format version %d; this exporter reads versions 1 to %d", version, newest)
+	}
+	n := binary.BigEndian.Uint64(header[12:20])
+	if n > maxSnapshotBytes {
+		return 0, fmt.Errorf("payload of %d bytes is over the %d-byte limit", n, maxSnapshotBytes)
+	}
+	pr := &crcReader{r: io.LimitReader(r, int64(n))}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(pr, 256<<10))
+	inflated := &countingReader{}
+	if err == nil {
+		inflated.r = io.LimitReader(zr, inflateLimit(n)+1)
+		err = gob.NewDecoder(inflated).Decode(v)
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, pr) // the rest, for the checksum and the length
+	}
+	switch {
+	case inflated.n > inflateLimit(n):
+		return 0, fmt.Errorf("payload of %d bytes inflates past %d bytes (a gzip bomb?)", n, inflateLimit(n))
+	case pr.n < n:
+		return 0, fmt.Errorf("payload: %d of %d bytes (truncated?)", pr.n, n)
+	case pr.crc != binary.BigEndian.Uint32(header[20:24]):
+		return 0, errors.New("checksum mismatch (corrupt)")
+	case err != nil:
+		return 0, fmt.Errorf("payload: %w", err)
+	}
+	return version, nil
+}
+
+// countingReader counts what is read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	return k, err
+}
+
+// CleanTemp removes the temporary files that an interrupted save left beside path (a
+// process killed while it wrote), and returns how many it removed.
+func CleanTemp(path string) (int, error) {
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".tmp-*"))
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, m := range matches {
+		if st, err := os.Lstat(m); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(m); err == nil {
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+// globEscape escapes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -89,7 +89,7 @@ func TestDamagedSnapshotsAreRefused(t *testing.T) {
 		"short header":  {raw[:10], "header: unexpected EOF (truncated?)"},
 		"truncated":     {raw[:len(raw)-100], "bytes (truncated?)"},
 		"corrupt":       {flip, "checksum mismatch (corrupt)"},
-		"wrong version": {version, "format version 99; this exporter reads versions 1 to 3"},
+		"wrong version": {version, "format version 99; this exporter reads versions 1 to 4"},
 		"foreign":       {[]byte("{\"certificates\": []} and some more bytes to fill a header"), "not a certview_exporter snapshot (bad magic)"},
 		"huge length":   {huge, "over the"},
 	}
@@ -119,7 +119,7 @@ func writeV1Snapshot(path string, s *snapshot.Snapshot) error {
 		Certificates []snapshot.Certificate
 		Instances    []snapshot.Instance
 	}
-	return saveFile(path, 1, v1File{s.Taken, s.PollDuration, s.Certificates, s.Instances})
+	return saveFile(path, snapshotMagic, 1, v1File{s.Taken, s.PollDuration, s.Certificates, s.Instances})
 }
 
 // A version 1 file loads with its records, but without a watermark or the full
