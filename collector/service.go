@@ -110,7 +110,8 @@ func (s *Service) Collectors() []prometheus.Collector {
 func (s *Service) build(cfg *config.Config) (*serviceRun, error) {
 	cc := cfg.ClientConfig()
 	cc.Logger = log.With(s.opts.Logger, "component", "certview")
-	cc.Hooks = s.opts.Telemetry.Hooks()
+	activity := poll.NewActivity(s.opts.Clock)
+	cc.Hooks = certview.JoinHooks(s.opts.Telemetry.Hooks(), activity.Hooks())
 	cc.Clock = s.opts.Clock
 	if s.opts.Client != nil {
 		s.opts.Client(&cc)
@@ -129,12 +130,15 @@ func (s *Service) build(cfg *config.Config) (*serviceRun, error) {
 		FullInterval:     time.Duration(*cfg.Poll.FullInterval),
 		Overlap:          time.Duration(*cfg.Poll.IncrementalOverlap),
 		Timeout:          time.Duration(cfg.Poll.Timeout),
+		StallTimeout:     time.Duration(cfg.Poll.StallTimeout),
+		Activity:         activity,
 		MaxBackoff:       time.Duration(cfg.Poll.MaxBackoff),
 		ProgressInterval: time.Duration(cfg.Poll.ProgressInterval),
 		PageSize:         cfg.Qualys.PageSize,
 		RateLimit:        cc.RateLimit,
 		Thresholds:       snapshot.Thresholds{WeakRSABits: cfg.Metrics.WeakRSABits, WeakECBits: cfg.Metrics.WeakECBits},
 		Owners:           owners,
+		Origin:           cfg.Fingerprint(),
 		Clock:            s.opts.Clock,
 		Logger:           log.With(s.opts.Logger, "component", "poll"),
 		Telemetry:        s.opts.Telemetry,

@@ -78,9 +78,14 @@ type PollConfig struct {
 	FullInterval *Duration `yaml:"full_interval"`
 	// IncrementalOverlap: how far an incremental poll reaches back before the watermark.
 	IncrementalOverlap *Duration `yaml:"incremental_overlap"`
-	Timeout            Duration  `yaml:"timeout"`
-	MaxBackoff         Duration  `yaml:"max_backoff"`
-	ProgressInterval   Duration  `yaml:"progress_interval"`
+	// Timeout caps a poll; 0 (the default) is no cap. A full listing cut short keeps
+	// the id ranges it finished and goes on at the next poll.
+	Timeout Duration `yaml:"timeout"`
+	// StallTimeout fails a poll that makes no progress for this long: no answer from
+	// the API and no rate-limit wait.
+	StallTimeout     Duration `yaml:"stall_timeout"`
+	MaxBackoff       Duration `yaml:"max_backoff"`
+	ProgressInterval Duration `yaml:"progress_interval"`
 }
 
 // RateLimitConfig is the client-side budget per API.
@@ -156,8 +161,8 @@ func (c *Config) setDefaults() {
 	if c.Poll.Interval == 0 {
 		c.Poll.Interval = Duration(DefaultPollInterval)
 	}
-	if c.Poll.Timeout == 0 {
-		c.Poll.Timeout = c.Poll.Interval
+	if c.Poll.StallTimeout == 0 {
+		c.Poll.StallTimeout = Duration(poll.DefaultStallTimeout)
 	}
 	if c.Poll.FullInterval == nil {
 		d := Duration(poll.DefaultFullInterval)
@@ -304,7 +309,11 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	case time.Duration(p.Interval) < time.Second:
 		return fail("poll.interval", "%s is below the minimum of 1s", p.Interval)
 	case p.Timeout < 0:
-		return fail("poll.timeout", "must be positive")
+		return fail("poll.timeout", "must not be negative (0: no cap)")
+	case p.StallTimeout < Duration(time.Second):
+		return fail("poll.stall_timeout", "%s is below the minimum of 1s", p.StallTimeout)
+	case q.Timeout > 0 && p.StallTimeout < q.Timeout:
+		return fail("poll.stall_timeout", "%s is shorter than qualys.timeout (%s): a call may take that long", p.StallTimeout, q.Timeout)
 	case p.MaxBackoff < p.Interval:
 		return fail("poll.max_backoff", "%s is shorter than poll.interval (%s)", p.MaxBackoff, p.Interval)
 	case *p.FullInterval < 0, *p.FullInterval > 0 && *p.FullInterval < p.Interval:

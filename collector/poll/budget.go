@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview"
+	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/go-kit/log/level"
 )
 
@@ -68,4 +69,109 @@ func CallsPerWindow(full, incremental float64, interval, fullInterval, window ti
 	}
 	fullShare := float64(interval) / float64(fullInterval)
 	return polls * (fullShare*full + (1-fullShare)*incremental)
+}
+
+// budgeter is what the client tells of an API's budget once its headers have tightened
+// it; the loop falls back on the configured rate limit.
+type budgeter interface {
+	Budget(endpoint string) (certview.Budget, bool)
+}
+
+// rateOf is an API's budget: calls per window (calls 0: no limit).
+func (s *Loop) rateOf(endpoint string) (calls int, window time.Duration) {
+	calls, window = s.opts.RateLimit.Calls, s.opts.RateLimit.Window
+	if b, ok := s.client.(budgeter); ok {
+		if got, ok := b.Budget(endpoint); ok && got.Limit > 0 && got.Window > 0 {
+			calls, window = got.Limit, got.Window
+		}
+	}
+	return calls, window
+}
+
+// sliceCaps is each API's share of one poll for a full listing that runs beside the
+// incremental polls: the calls its budget allows in one interval, less a reserve for the
+// incremental polls (twice the calls of the last one, at least 2), and at least one range.
+// An API without a rate limit has no cap (0).
+func (s *Loop) sliceCaps() map[string]int {
+	caps := map[string]int{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ep := range endpoints {
+		calls, window := s.rateOf(ep)
+		if calls <= 0 || window <= 0 {
+			continue
+		}
+		perInterval := int(float64(calls) * float64(s.opts.Interval) / float64(window))
+		reserve := max(2, 2*s.incrementalCalls[ep])
+		caps[ep] = max(perInterval-reserve, rangePages)
+	}
+	return caps
+}
+
+// fitsOneShare says whether a full listing of prev's size fits in one poll's share of
+// the budget, so that it can run alone, as the incremental polls' place.
+func (s *Loop) fitsOneShare(prev *snapshot.Snapshot) bool {
+	caps := s.sliceCaps()
+	for ep, n := range map[string]int{certview.EndpointCertificates: len(prev.Certificates), certview.EndpointInstances: len(prev.Instances)} {
+		if c := caps[ep]; c > 0 && rangedCalls(n, s.opts.PageSize) > c {
+			return false
+		}
+	}
+	return true
+}
+
+// rangedCalls is what listing n records by id ranges costs, about: the pages, one short
+// page per range, and the probe above the last.
+func rangedCalls(n, pageSize int) int { return n/pageSize + n/rangeRecords(pageSize) + 2 }
+
+// listingTime is how long calls take at an API's rate: calls per window, the first
+// window's at once. 0 when the API has no limit.
+func (s *Loop) listingTime(endpoint string, calls int) time.Duration {
+	limit, window := s.rateOf(endpoint)
+	if limit <= 0 || calls <= limit {
+		return 0
+	}
+	return time.Duration(float64(window) * float64(calls-limit) / float64(limit))
+}
+
+// logListingStart says how long the full listing will take at the configured rate, when
+// its size is known, and whether poll.timeout leaves it room.
+func (s *Loop) logListingStart(f *fullListing) {
+	kv := []any{"msg", "full listing started", "ranged", f.ranged}
+	var longest time.Duration
+	known := true
+	for _, ep := range endpoints {
+		expected := f.expectedCalls(ep, s.opts.PageSize)
+		limit, window := s.rateOf(ep)
+		kv = append(kv, ep+"_rate_limit", fmt.Sprintf("%d per %s", limit, window))
+		if expected == 0 {
+			known = false
+			continue
+		}
+		t := s.listingTime(ep, expected)
+		longest = max(longest, t)
+		kv = append(kv, ep+"_expected_calls", expected, ep+"_expected_time", t.Round(time.Second))
+	}
+	if !known {
+		kv = append(kv, "size", "unknown until the listing ends (the API has no count); each finished id range is kept")
+	}
+	level.Info(s.opts.Logger).Log(kv...)
+	if known && s.opts.Timeout > 0 && longest > s.opts.Timeout {
+		level.Warn(s.opts.Logger).Log("msg", "poll.timeout is shorter than the full listing at the rate limit; the listing goes on from its checkpoint at each poll",
+			"timeout", s.opts.Timeout, "expected_time", longest.Round(time.Second))
+	}
+}
+
+// logListingProgress logs how far the full listing is.
+func (s *Loop) logListingProgress(f *fullListing, msg string) {
+	kv := []any{"msg", msg, "started", f.started.UTC().Format(time.RFC3339)}
+	stats := f.stats()
+	for _, ep := range endpoints {
+		st := stats[ep]
+		kv = append(kv, ep+"_calls", st.Pages, ep+"_records", st.Records)
+		if e := f.expectedCalls(ep, s.opts.PageSize); e > 0 {
+			kv = append(kv, ep+"_expected_calls", e)
+		}
+	}
+	level.Info(s.opts.Logger).Log(kv...)
 }

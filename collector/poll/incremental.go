@@ -23,9 +23,10 @@ const (
 // scannedDateLayout writes a filter date in the vendor's yyyy-MM-dd'T'HH:mm:ss'Z' form.
 const scannedDateLayout = "2006-01-02T15:04:05Z"
 
-// pollKind decides how the next poll lists: full when incremental polls are off, when
-// there is no snapshot to merge into or it has no watermark (a file of an older format),
-// or when the full listing it rests on started full_interval ago or more.
+// pollKind says whether the next poll can be incremental: not when incremental polls are
+// off, when there is no snapshot to merge into, when it has no watermark (a file of an
+// older format) or no tags for the owners, or when it was listed under other settings.
+// When the full listing falls due is planPoll's concern.
 func (s *Loop) pollKind(prev *snapshot.Snapshot, now time.Time) (kind, why string) {
 	switch off := s.incrementalOffReason(); {
 	case off != "":
@@ -36,8 +37,8 @@ func (s *Loop) pollKind(prev *snapshot.Snapshot, now time.Time) (kind, why strin
 		return snapshot.PollFull, "the snapshot has no watermark"
 	case s.opts.Owners != nil && !prev.TagsListed:
 		return snapshot.PollFull, "the snapshot has no asset tags for the owners"
-	case !now.Before(prev.FullStarted.Add(s.opts.FullInterval)):
-		return snapshot.PollFull, "full_interval reached"
+	case prev.Origin != s.opts.Origin:
+		return snapshot.PollFull, "the snapshot was listed under other settings"
 	}
 	return snapshot.PollIncremental, ""
 }
@@ -72,7 +73,7 @@ func (s *Loop) disableIncremental(reason string, err error) {
 func (s *Loop) listIncremental(ctx context.Context, prev *snapshot.Snapshot, started time.Time) *listing {
 	since := prev.Watermark.Add(-s.opts.Overlap).Truncate(time.Second)
 	l := &listing{kind: snapshot.PollIncremental, builder: s.newBuilder(), stats: map[string]certview.ListStats{}}
-	sink := &pageSink{builder: l.builder, tel: s.opts.Telemetry}
+	sink := &pageSink{builder: l.builder, tel: s.opts.Telemetry, activity: s.activity, l: l}
 	var ignoredInstances, ignoredCerts bool
 	named := map[string]int64{} // certhash -> id, of the certificates changed instances serve
 	fetched := map[string]bool{}

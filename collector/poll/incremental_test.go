@@ -342,7 +342,7 @@ func TestRestartGoesOnIncrementally(t *testing.T) {
 	r := incrementalRig(t, 300, 900, func(o *Options, _ *certview.Config) { o.SnapshotPath = path })
 	first := r.pollAt(0)
 	// A new process on the same file and simulator.
-	r2 := &rig{t: t, clock: r.clock, srv: r.srv, logs: &syncBuffer{}, polls: make(chan pollResult, 10), tel: telemetry.New()}
+	r2 := &rig{t: t, clock: r.clock, srv: r.srv, logs: &syncBuffer{}, polls: make(chan reported, 10), tel: telemetry.New()}
 	r2.loop = New(r.client, Options{Interval: time.Hour, FullInterval: 24 * time.Hour, Clock: r.clock,
 		Telemetry: r2.tel, SnapshotPath: path, Thresholds: defaults})
 	r2.loop.LoadSaved()

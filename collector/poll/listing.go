@@ -21,6 +21,9 @@ type listing struct {
 	finish func(b *snapshot.Builder, end time.Time, took time.Duration) *snapshot.Snapshot
 	// refused: the API answered 400 to an incremental filter.
 	refused bool
+	// touched are the records it fetched, by instance id and certhash.
+	touchedInstances    []int64
+	touchedCertificates []string
 }
 
 func (l *listing) add(endpoint string, st certview.ListStats) {
@@ -69,18 +72,30 @@ func concurrently(ctx context.Context, a, b func(ctx context.Context) error) err
 // pageSink adds pages to a builder from concurrent listings and counts them for the
 // progress log.
 type pageSink struct {
-	mu      sync.Mutex
-	builder *snapshot.Builder
-	tel     *telemetry.Telemetry
+	mu       sync.Mutex
+	builder  *snapshot.Builder
+	tel      *telemetry.Telemetry
+	activity *Activity
+	l        *listing // notes what was fetched
 }
 
 func (p *pageSink) certificates(page []certview.Certificate) error {
-	p.add(len(page), func() { p.builder.AddCertificates(page) })
+	p.add(len(page), func() {
+		p.builder.AddCertificates(page)
+		for i := range page {
+			p.l.touchedCertificates = append(p.l.touchedCertificates, page[i].CertHash)
+		}
+	})
 	return nil
 }
 
 func (p *pageSink) instances(page []certview.Instance) error {
-	p.add(len(page), func() { p.builder.AddInstances(page) })
+	p.add(len(page), func() {
+		p.builder.AddInstances(page)
+		for i := range page {
+			p.l.touchedInstances = append(p.l.touchedInstances, page[i].ID)
+		}
+	})
 	return nil
 }
 
@@ -90,33 +105,13 @@ func (p *pageSink) add(n int, feed func()) {
 	feed()
 	p.mu.Unlock()
 	p.tel.CountPage(n)
+	p.activity.touch()
 }
 
 // newBuilder starts a poll's snapshot, keeping the assets' tags when owners are on.
-func (s *Loop) newBuilder() *snapshot.Builder {
-	return snapshot.NewBuilder(snapshot.Options{Thresholds: s.opts.Thresholds, Owners: s.opts.Owners})
-}
+func (s *Loop) newBuilder() *snapshot.Builder { return snapshot.NewBuilder(s.builderOptions()) }
 
-// listFull lists both APIs whole.
-func (s *Loop) listFull(ctx context.Context, prev *snapshot.Snapshot, started time.Time) *listing {
-	b := s.newBuilder()
-	if prev != nil {
-		b.Reserve(len(prev.Certificates), len(prev.Instances))
-	}
-	l := &listing{kind: snapshot.PollFull, builder: b, stats: map[string]certview.ListStats{}}
-	sink := &pageSink{builder: b, tel: s.opts.Telemetry}
-	var certStats, instStats certview.ListStats
-	l.err = concurrently(ctx, func(ctx context.Context) (err error) {
-		certStats, err = s.client.ListCertificates(ctx, sink.certificates)
-		return err
-	}, func(ctx context.Context) (err error) {
-		instStats, err = s.client.ListInstances(ctx, sink.instances)
-		return err
-	})
-	l.add(certview.EndpointCertificates, certStats)
-	l.add(certview.EndpointInstances, instStats)
-	l.finish = func(b *snapshot.Builder, end time.Time, took time.Duration) *snapshot.Snapshot {
-		return b.Build(started, end, took)
-	}
-	return l
+// builderOptions are what the loop's snapshots are made with.
+func (s *Loop) builderOptions() snapshot.Options {
+	return snapshot.Options{Thresholds: s.opts.Thresholds, Owners: s.opts.Owners, Origin: s.opts.Origin}
 }

@@ -43,8 +43,16 @@ type Options struct {
 	FullInterval time.Duration
 	// Overlap is how far an incremental poll reaches back before the watermark, for the
 	// vendor's ingestion lag; default 1h.
-	Overlap          time.Duration
-	Timeout          time.Duration // of one poll; default Interval
+	Overlap time.Duration
+	// Timeout, when set, caps a poll; 0 is no cap. A poll cut short keeps the ranges of
+	// its full listing that it finished (see full.go).
+	Timeout time.Duration
+	// StallTimeout fails a poll that makes no progress for this long: no answer from the
+	// API and no announced wait. Default DefaultStallTimeout.
+	StallTimeout time.Duration
+	// Activity is fed by the client's hooks (Activity.Hooks) for the stall watchdog; nil:
+	// the loop sees only the pages it is handed.
+	Activity         *Activity
 	MaxBackoff       time.Duration // the longest pause after repeated failures; default 4x Interval
 	ProgressInterval time.Duration // how often a running poll logs its progress; default 1m
 	PageSize         int           // to estimate calls; default 200
@@ -52,12 +60,16 @@ type Options struct {
 	Thresholds       snapshot.Thresholds
 	// Owners, when set, are the owner rules: the certificates listing carries the
 	// assets' tags, and each snapshot is made with its owners resolved.
-	Owners    *snapshot.OwnerRules
+	Owners *snapshot.OwnerRules
+	// Origin is the fingerprint of the settings this loop lists under. A saved snapshot
+	// or checkpoint of another subscription is never served or resumed; one of the same
+	// subscription under other settings is served until a full listing replaces it.
+	Origin    snapshot.Fingerprint
 	Clock     clockwork.Clock
 	Logger    log.Logger
 	Telemetry *telemetry.Telemetry
 	// SnapshotPath, when set, is where the snapshot is saved after each successful poll
-	// and loaded from at start.
+	// and loaded from at start; a full listing in progress is checkpointed beside it.
 	SnapshotPath string
 	// Publish, when set, is handed every snapshot the loop makes current (from a poll, the
 	// saved file or the loop it replaces), before the loop reports it: the exposition
@@ -77,7 +89,9 @@ type Loop struct {
 	opts   Options
 	snap   atomic.Pointer[snapshot.Snapshot]
 
-	pollMu sync.Mutex // polls never overlap
+	pollMu   sync.Mutex   // polls never overlap
+	full     *fullListing // the full listing in progress, or nil; under pollMu
+	activity *Activity
 
 	mu        sync.Mutex
 	health    Health
@@ -93,8 +107,8 @@ func New(client Lister, opts Options) *Loop {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Hour
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = opts.Interval
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = DefaultStallTimeout
 	}
 	if opts.MaxBackoff < opts.Interval {
 		opts.MaxBackoff = 4 * opts.Interval
@@ -123,7 +137,10 @@ func New(client Lister, opts Options) *Loop {
 	if opts.Overlap <= 0 {
 		opts.Overlap = DefaultOverlap
 	}
-	s := &Loop{client: client, opts: opts, fullCalls: map[string]int{}, incrementalCalls: map[string]int{}}
+	s := &Loop{client: client, opts: opts, fullCalls: map[string]int{}, incrementalCalls: map[string]int{}, activity: opts.Activity}
+	if s.activity == nil {
+		s.activity = NewActivity(opts.Clock)
+	}
 	opts.Telemetry.SetIncrementalOff("")
 	if opts.FullInterval <= 0 {
 		s.disableIncremental(telemetry.IncrementalOffConfigured, nil)
@@ -135,15 +152,27 @@ func New(client Lister, opts Options) *Loop {
 	return s
 }
 
-// CarryOver takes the snapshot and poll health of the loop it replaces (after a
-// configuration reload). The records are shared, read-only; the owners are resolved
-// again by this loop's rules, in a new snapshot.
+// CarryOver takes the snapshot, the full listing in progress and the poll health of the
+// loop it replaces (after a configuration reload; prev has stopped). The records are
+// shared, read-only; the owners are resolved again by this loop's rules, in a new
+// snapshot. A snapshot of another subscription is dropped, and one listed under other
+// settings makes the next poll full; a listing in progress goes on only under the same
+// settings.
 func (s *Loop) CarryOver(prev *Loop) {
 	if snap := prev.Snapshot(); snap != nil {
-		snap = snap.WithOwners(s.opts.Owners)
-		s.publish(snap)
-		s.snap.Store(snap)
+		if keep, why := s.acceptOrigin(snap.Origin, "the served snapshot"); keep {
+			snap = snap.WithOwners(s.opts.Owners)
+			s.publish(snap)
+			s.snap.Store(snap)
+		} else {
+			level.Warn(s.opts.Logger).Log("msg", "dropping the served snapshot after the reload", "why", why)
+		}
 	}
+	prev.pollMu.Lock()
+	if f := prev.full; f != nil && f.origin == s.opts.Origin {
+		s.full = f
+	}
+	prev.pollMu.Unlock()
 	h := prev.Health()
 	s.mu.Lock()
 	s.health = h
@@ -155,6 +184,22 @@ func (s *Loop) Interval() time.Duration { return s.opts.Interval }
 
 // Snapshot returns the current snapshot, or nil before the first successful poll.
 func (s *Loop) Snapshot() *snapshot.Snapshot { return s.snap.Load() }
+
+// acceptOrigin says whether records of origin may be served under this loop's settings:
+// not when they are another subscription's. why says what differs, if anything (a
+// content difference makes the next poll full, see pollKind).
+func (s *Loop) acceptOrigin(origin snapshot.Fingerprint, what string) (bool, string) {
+	want := s.opts.Origin
+	switch {
+	case origin == want:
+		return true, ""
+	case origin.Subscription == "":
+		return true, what + " was saved before fingerprints were kept: the next poll lists everything"
+	case origin.Subscription != want.Subscription:
+		return false, what + " is of another subscription (qualys.api_url, platform, username or client_id changed)"
+	}
+	return true, what + " was listed under other settings (filters, asset type, includes, excluded fields, owners or thresholds): the next poll lists everything"
+}
 
 // Ready says whether a snapshot exists.
 func (s *Loop) Ready() bool { return s.snap.Load() != nil }
@@ -168,11 +213,19 @@ func (s *Loop) Health() Health {
 
 // LoadSaved serves the saved snapshot, if there is a good one: the exporter is ready at
 // once, up stays 0 until a poll succeeds in this process, and the last success is the
-// saved snapshot's. A missing file is normal; a damaged one is logged and ignored.
+// saved snapshot's. A missing file is normal; a damaged one, or one of another
+// subscription, is logged and ignored. It also removes what an interrupted save left
+// behind, and takes up the checkpoint of a full listing that was cut short.
 func (s *Loop) LoadSaved() {
 	if s.opts.SnapshotPath == "" {
 		return
 	}
+	for _, path := range []string{s.opts.SnapshotPath, store.ListingPath(s.opts.SnapshotPath)} {
+		if n, err := store.CleanTemp(path); n > 0 || err != nil {
+			level.Info(s.opts.Logger).Log("msg", "removed the temporary files of an interrupted save", "path", path, "files", n, "err", err)
+		}
+	}
+	s.loadListing()
 	snap, err := store.Load(s.opts.SnapshotPath, s.opts.Owners)
 	switch {
 	case errors.Is(err, store.ErrNoSnapshot):
@@ -181,6 +234,14 @@ func (s *Loop) LoadSaved() {
 	case err != nil:
 		level.Warn(s.opts.Logger).Log("msg", "ignoring the saved snapshot", "err", err)
 		return
+	}
+	keep, why := s.acceptOrigin(snap.Origin, "the saved snapshot")
+	if !keep {
+		level.Warn(s.opts.Logger).Log("msg", "ignoring the saved snapshot", "path", s.opts.SnapshotPath, "why", why)
+		return
+	}
+	if why != "" {
+		level.Info(s.opts.Logger).Log("msg", "serving the saved snapshot until a full listing replaces it", "why", why)
 	}
 	s.publish(snap)
 	s.snap.Store(snap)
@@ -193,6 +254,30 @@ func (s *Loop) LoadSaved() {
 		"age", s.opts.Clock.Since(snap.Taken).Round(time.Second))
 }
 
+// loadListing takes up the checkpoint of a full listing, when there is one of this
+// subscription under these settings; any other is removed.
+func (s *Loop) loadListing() {
+	path := store.ListingPath(s.opts.SnapshotPath)
+	l, err := store.LoadListing(path)
+	switch {
+	case errors.Is(err, store.ErrNoListing):
+		return
+	case err != nil:
+		level.Warn(s.opts.Logger).Log("msg", "ignoring the full listing's checkpoint; the listing starts over", "err", err)
+	case l.Origin != s.opts.Origin:
+		_, why := s.acceptOrigin(l.Origin, "the full listing's checkpoint")
+		level.Warn(s.opts.Logger).Log("msg", "ignoring the full listing's checkpoint; the listing starts over", "why", why)
+	default:
+		s.full = s.resumeFullListing(l)
+		level.Info(s.opts.Logger).Log("msg", "going on with the full listing cut short", "started", l.Started.UTC().Format(time.RFC3339),
+			"certificates_listed", len(l.Records.Certificates), "instances_listed", len(l.Records.Instances))
+		return
+	}
+	if err := store.RemoveListing(path); err != nil {
+		level.Warn(s.opts.Logger).Log("msg", "removing the full listing's checkpoint", "err", err)
+	}
+}
+
 // Run loads the saved snapshot, then polls until ctx ends: at once, or, when the saved
 // snapshot is younger than the interval, when it falls due (a restart costs no API
 // calls). Then every interval; after repeated failures the pause grows (doubling from
@@ -201,8 +286,15 @@ func (s *Loop) Run(ctx context.Context) {
 	if s.Snapshot() == nil {
 		s.LoadSaved()
 	}
-	if snap := s.Snapshot(); snap != nil {
-		if wait := snap.Taken.Add(s.opts.Interval).Sub(s.opts.Clock.Now()); wait > 0 {
+	if snap := s.Snapshot(); snap != nil && s.full == nil {
+		wait := snap.Taken.Add(s.opts.Interval).Sub(s.opts.Clock.Now())
+		if wait > s.opts.Interval {
+			// A snapshot dated in the future (a clock that was wrong, or a file written by
+			// someone): it is due now, not when its date comes.
+			level.Warn(s.opts.Logger).Log("msg", "the saved snapshot is dated in the future; polling now", "taken", snap.Taken.UTC().Format(time.RFC3339))
+			wait = 0
+		}
+		if wait > 0 {
 			level.Info(s.opts.Logger).Log("msg", "first poll when the saved snapshot falls due", "in", wait.Round(time.Second))
 			if !s.sleep(ctx, wait) {
 				return
@@ -252,51 +344,148 @@ func (s *Loop) nextDelay() time.Duration {
 	return d
 }
 
-// Poll lists certificates and instances, whole or only what changed (see pollKind),
+// pollPlan is what a poll lists.
+type pollPlan struct {
+	incremental bool // only what changed since the snapshot, merged into it
+	full        bool // a full listing, begun now or going on
+	// shared: the full listing shares the budget with the incremental polls, a slice per
+	// poll (see sliceCaps); else it runs until it is done.
+	shared bool
+	why    string
+}
+
+// planPoll decides what the next poll lists. Full, alone, when incremental polls cannot
+// be made (see pollKind). When the full listing falls due (full_interval) it shares the
+// budget with the incremental polls: each poll lists what changed, then goes on with the
+// full listing for its share of the budget, unless the whole listing fits in one share.
+func (s *Loop) planPoll(prev *snapshot.Snapshot, now time.Time) pollPlan {
+	if kind, why := s.pollKind(prev, now); kind == snapshot.PollFull {
+		return pollPlan{full: true, why: why}
+	}
+	switch {
+	case s.full != nil:
+		return pollPlan{incremental: true, full: true, shared: true, why: "a full listing is in progress"}
+	case !now.Before(prev.FullStarted.Add(s.opts.FullInterval)):
+		if s.fitsOneShare(prev) {
+			return pollPlan{full: true, why: "full_interval reached"}
+		}
+		return pollPlan{incremental: true, full: true, shared: true, why: "full_interval reached; the full listing shares the budget with incremental polls"}
+	}
+	return pollPlan{incremental: true}
+}
+
+// Poll lists certificates and instances, whole or only what changed (see planPoll),
 // builds a snapshot and makes it current. A failed poll keeps the previous snapshot, and
-// with it the watermark.
+// with it the watermark; a full listing cut short keeps the ranges it finished.
 func (s *Loop) Poll(ctx context.Context) error {
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
 	start := s.opts.Clock.Now()
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopWatch := s.watch(ctx, cancel)
+	defer stopWatch()
 
 	prev := s.Snapshot()
-	kind, why := s.pollKind(prev, start)
-	level.Debug(s.opts.Logger).Log("msg", "poll starting", "kind", kind, "why", why)
+	plan := s.planPoll(prev, start)
+	level.Debug(s.opts.Logger).Log("msg", "poll starting", "incremental", plan.incremental, "full", plan.full, "why", plan.why)
 	before := s.opts.Telemetry.Progress()
 	stopProgress := s.logProgress(ctx, start, before)
-	l := s.list(ctx, kind, prev, start)
+	r := s.runPlan(ctx, plan, prev, start)
 	stopProgress()
-	end := s.opts.Clock.Now()
-	took := end.Sub(start)
-	err := l.err
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
+	if ctx.Err() != nil {
+		r.err = context.Cause(ctx) // a stall or the timeout, not the cancellation it caused
 	}
-	s.opts.Telemetry.SetLastPoll(l.kind, l.stats)
-	if err != nil {
-		s.failed(l.kind, start, took, err)
-		return err
+	took := s.opts.Clock.Since(start)
+	s.opts.Telemetry.SetLastPoll(r.kind, r.stats)
+	if r.made != nil {
+		s.save(r.made) // what the poll made before it failed is good
 	}
-	// Build outside the lock: scrapes read the health meanwhile.
-	snap := l.finish(l.builder, end, took)
-	s.succeeded(snap, l, start, took, before)
+	if r.err != nil {
+		s.failed(r.kind, start, took, r.err)
+		return r.err
+	}
+	s.succeeded(r, start, took, before)
 	return nil
 }
 
-// list runs a poll's listings: incremental when kind says so, and full instead when the
-// API refuses an incremental filter.
-func (s *Loop) list(ctx context.Context, kind string, prev *snapshot.Snapshot, start time.Time) *listing {
-	if kind == snapshot.PollIncremental {
+// pollResult is what a poll did.
+type pollResult struct {
+	kind  string                        // snapshot.PollFull or PollIncremental
+	stats map[string]certview.ListStats // of the listing that made the snapshot
+	calls int                           // listing calls of every listing in the poll
+	made  *snapshot.Snapshot            // the snapshot it made current, if any
+	err   error
+}
+
+// runPlan lists what plan says: the incremental poll first, its snapshot made current at
+// once, then the full listing.
+func (s *Loop) runPlan(ctx context.Context, plan pollPlan, prev *snapshot.Snapshot, start time.Time) pollResult {
+	r := pollResult{kind: snapshot.PollFull}
+	if plan.incremental {
+		r.kind = snapshot.PollIncremental
 		l := s.listIncremental(ctx, prev, start)
-		if !l.refused {
-			return l
+		r.calls += l.calls()
+		switch {
+		case l.refused:
+			s.disableIncremental(telemetry.IncrementalOffFilterRefused, l.err)
+			plan = pollPlan{full: true}
+			r.kind = snapshot.PollFull
+		case l.err != nil || ctx.Err() != nil:
+			r.stats, r.err = l.stats, l.err
+			return r
+		default:
+			now := s.opts.Clock.Now()
+			r.made = l.finish(l.builder, now, now.Sub(start))
+			r.stats = l.stats
+			s.makeCurrent(r.made)
+			if s.full != nil {
+				s.full.touch(l.touchedInstances, l.touchedCertificates)
+			}
+			prev = r.made
 		}
-		s.disableIncremental(telemetry.IncrementalOffFilterRefused, l.err)
 	}
-	return s.listFull(ctx, prev, start)
+	if !plan.full {
+		return r
+	}
+	if s.full == nil {
+		s.full = s.newFullListing(prev, start)
+		s.logListingStart(s.full)
+	}
+	var caps map[string]int
+	if plan.shared {
+		caps = s.sliceCaps()
+	}
+	before := s.full.calls()
+	err := s.full.run(ctx, s, caps)
+	r.calls += s.full.calls() - before
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil || !s.full.done() {
+		s.checkpoint(s.full, true)
+		if err != nil {
+			r.err = err
+			if !plan.incremental {
+				r.stats = s.full.stats()
+			}
+			return r
+		}
+		s.logListingProgress(s.full, "the full listing goes on at the next poll")
+		return r
+	}
+	now := s.opts.Clock.Now()
+	r.made = s.full.finish(prev, now)
+	r.kind, r.stats = snapshot.PollFull, s.full.stats()
+	s.full = nil
+	s.opts.Telemetry.FullListingEnded()
+	s.makeCurrent(r.made)
+	if s.opts.SnapshotPath != "" {
+		if err := store.RemoveListing(store.ListingPath(s.opts.SnapshotPath)); err != nil {
+			level.Warn(s.opts.Logger).Log("msg", "removing the full listing's checkpoint", "err", err)
+		}
+	}
+	return r
 }
 
 // failed records a failed poll; the previous snapshot stays current.
@@ -319,27 +508,11 @@ func (s *Loop) failed(kind string, start time.Time, took time.Duration, err erro
 	}
 }
 
-// succeeded makes snap current, records the poll and saves the snapshot file.
-func (s *Loop) succeeded(snap *snapshot.Snapshot, l *listing, start time.Time, took time.Duration, before telemetry.Progress) {
+// makeCurrent publishes snap and makes it the loop's snapshot.
+func (s *Loop) makeCurrent(snap *snapshot.Snapshot) {
 	tel := s.opts.Telemetry
 	s.publish(snap)
-	s.mu.Lock()
 	s.snap.Store(snap)
-	s.health.LastAttempt = start
-	s.health.LastDuration = took
-	s.health.Up = true
-	s.health.LastSuccess = snap.Taken
-	s.health.ConsecutiveFailures = 0
-	s.health.LastError, s.health.LastErrorReason = "", ""
-	measured := s.fullCalls
-	if snap.Kind == snapshot.PollIncremental {
-		measured = s.incrementalCalls
-	}
-	for endpoint, st := range l.stats {
-		measured[endpoint] = st.Pages
-	}
-	s.mu.Unlock()
-	tel.PollEnded("")
 	tel.SetSnapshot(snap)
 	if o := snap.Owners; o != nil {
 		tel.OwnerValuesDropped(o)
@@ -348,15 +521,35 @@ func (s *Loop) succeeded(snap *snapshot.Snapshot, l *listing, start time.Time, t
 				"labels", strings.Join(o.Labels, ","), "dropped", fmt.Sprint(o.Dropped))
 		}
 	}
-	done := tel.Progress().Since(before)
-	certStats, instStats := l.stats[certview.EndpointCertificates], l.stats[certview.EndpointInstances]
-	level.Info(s.opts.Logger).Log("msg", "poll complete", "kind", snap.Kind, "certificates", len(snap.Certificates), "instances", len(snap.Instances),
-		"calls", l.calls(), "certificate_calls", certStats.Pages, "instance_calls", instStats.Pages,
+}
+
+// succeeded records a successful poll and what it measured.
+func (s *Loop) succeeded(r pollResult, start time.Time, took time.Duration, before telemetry.Progress) {
+	snap := s.Snapshot()
+	s.mu.Lock()
+	s.health.LastAttempt = start
+	s.health.LastDuration = took
+	s.health.Up = true
+	s.health.LastSuccess = snap.Taken
+	s.health.ConsecutiveFailures = 0
+	s.health.LastError, s.health.LastErrorReason = "", ""
+	measured := s.fullCalls
+	if r.kind == snapshot.PollIncremental {
+		measured = s.incrementalCalls
+	}
+	for endpoint, st := range r.stats {
+		measured[endpoint] = st.Pages
+	}
+	s.mu.Unlock()
+	s.opts.Telemetry.PollEnded("")
+	done := s.opts.Telemetry.Progress().Since(before)
+	certStats, instStats := r.stats[certview.EndpointCertificates], r.stats[certview.EndpointInstances]
+	level.Info(s.opts.Logger).Log("msg", "poll complete", "kind", r.kind, "certificates", len(snap.Certificates), "instances", len(snap.Instances),
+		"calls", r.calls, "certificate_calls", certStats.Pages, "instance_calls", instStats.Pages,
 		"certificates_fetched", certStats.Records, "instances_fetched", instStats.Records,
 		"skipped", certStats.Skipped+instStats.Skipped, "duplicates", certStats.Duplicates+instStats.Duplicates,
 		"rate_limit_waits", done.Waits, "waited", done.Waited, "duration", took.Round(time.Millisecond))
 	s.checkBudget(len(snap.Certificates), len(snap.Instances))
-	s.save(snap)
 	if s.opts.AfterPoll != nil {
 		s.opts.AfterPoll(snap, nil)
 	}

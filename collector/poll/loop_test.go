@@ -89,14 +89,13 @@ func TestPollsNeverOverlap(t *testing.T) {
 	inner := r.loop.client
 	r.loop.client = listerFunc{
 		Lister: inner,
-		certs: func(ctx context.Context, fn func([]certview.Certificate) error) (certview.ListStats, error) {
+		certs: func(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Certificate) error) (certview.ListStats, error) {
 			n := running.Add(1)
 			for m := maxRunning.Load(); n > m && !maxRunning.CompareAndSwap(m, n); m = maxRunning.Load() {
 			}
 			defer running.Add(-1)
-			return inner.ListCertificates(ctx, fn)
+			return inner.ListCertificatesWhere(ctx, terms, fn)
 		},
-		inst: inner.ListInstances,
 	}
 	done := make(chan error, 2)
 	go func() { done <- r.loop.Poll(context.Background()) }()
@@ -112,19 +111,19 @@ func TestPollsNeverOverlap(t *testing.T) {
 	}
 }
 
-// listerFunc replaces a Lister's full listings; the rest are the embedded one's.
+// listerFunc replaces a Lister's certificate listings (a full listing lists id ranges
+// through ListCertificatesWhere); the rest are the embedded one's.
 type listerFunc struct {
 	Lister
-	certs func(context.Context, func([]certview.Certificate) error) (certview.ListStats, error)
-	inst  func(context.Context, func([]certview.Instance) error) (certview.ListStats, error)
+	certs func(context.Context, []certview.FilterTerm, func([]certview.Certificate) error) (certview.ListStats, error)
+}
+
+func (l listerFunc) ListCertificatesWhere(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Certificate) error) (certview.ListStats, error) {
+	return l.certs(ctx, terms, fn)
 }
 
 func (l listerFunc) ListCertificates(ctx context.Context, fn func([]certview.Certificate) error) (certview.ListStats, error) {
-	return l.certs(ctx, fn)
-}
-
-func (l listerFunc) ListInstances(ctx context.Context, fn func([]certview.Instance) error) (certview.ListStats, error) {
-	return l.inst(ctx, fn)
+	return l.certs(ctx, nil, fn)
 }
 
 func TestLongPollLogsProgressAndWaits(t *testing.T) {
@@ -137,10 +136,11 @@ func TestLongPollLogsProgressAndWaits(t *testing.T) {
 		Header: map[string]string{"X-RateLimit-ToWait-Sec": "600"}})
 	done := make(chan error, 1)
 	go func() { done <- r.loop.Poll(context.Background()) }()
-	// Waiters: the progress ticker and the throttle wait.
+	// Waiters: the progress ticker, the stall watchdog, the poll.timeout timer and the
+	// throttle wait.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.clock.BlockUntilContext(ctx, 2); err != nil {
+	if err := r.clock.BlockUntilContext(ctx, 4); err != nil {
 		t.Fatal(err)
 	}
 	r.clock.Advance(time.Minute)
@@ -168,14 +168,14 @@ func TestLongPollLogsProgressAndWaits(t *testing.T) {
 }
 
 func TestWarnsWhenRateLimitCannotMeetInterval(t *testing.T) {
-	// 1000 certificates take 6 calls; at 3 calls an hour that needs a 2h interval.
-	r := newRig(t, certviewtest.Inventory{Seed: 3, Certificates: 1000}, func(o *Options, _ *certview.Config) {
+	// 900 certificates take 5 calls; at 3 calls an hour that needs a 1h40m interval.
+	r := newRig(t, certviewtest.Inventory{Seed: 3, Certificates: 900}, func(o *Options, _ *certview.Config) {
 		o.RateLimit = certview.RateLimit{Calls: 3, Window: time.Hour}
 	})
 	if err := r.loop.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(r.logs.String(), "endpoint=certificates calls_per_window=6 calls_per_full_poll=6 rate_limit=\"3 per 1h0m0s\" interval=1h0m0s min_interval=2h0m0s") {
+	if !strings.Contains(r.logs.String(), "endpoint=certificates calls_per_window=5 calls_per_full_poll=5 rate_limit=\"3 per 1h0m0s\" interval=1h0m0s min_interval=1h40m0s") {
 		t.Fatalf("no budget warning:\n%s", r.logs.String())
 	}
 	if MinInterval(501, certview.RateLimit{Calls: 300, Window: time.Hour}) != 6012*time.Second || CallsPerPoll(100000, 200) != 501 {

@@ -36,8 +36,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// pollResult is what AfterPoll reported.
-type pollResult struct {
+// reported is what AfterPoll reported.
+type reported struct {
 	snap *snapshot.Snapshot
 	err  error
 }
@@ -51,12 +51,12 @@ type rig struct {
 	loop   *Loop
 	tel    *telemetry.Telemetry
 	logs   *syncBuffer
-	polls  chan pollResult
+	polls  chan reported
 }
 
 func newRig(t *testing.T, inv certviewtest.Inventory, tweak func(*Options, *certview.Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, clock: clockwork.NewFakeClockAt(epoch), logs: &syncBuffer{}, polls: make(chan pollResult, 100), tel: telemetry.New()}
+	r := &rig{t: t, clock: clockwork.NewFakeClockAt(epoch), logs: &syncBuffer{}, polls: make(chan reported, 100), tel: telemetry.New()}
 	if inv.Now.IsZero() {
 		inv.Now = epoch
 	}
@@ -64,13 +64,15 @@ func newRig(t *testing.T, inv certviewtest.Inventory, tweak func(*Options, *cert
 	t.Cleanup(r.srv.Close)
 	so := r.srv.Sim.Options()
 	logger := log.NewLogfmtLogger(r.logs)
+	activity := NewActivity(r.clock)
 	cc := certview.Config{BaseURL: r.srv.URL, Credentials: certview.Credentials{Username: so.Username, Password: so.Password},
-		Clock: r.clock, Logger: logger, Hooks: r.tel.Hooks(), MaxRetries: 1, RateLimit: certview.RateLimit{Calls: 100000, Window: time.Hour}}
+		Clock: r.clock, Logger: logger, Hooks: certview.JoinHooks(r.tel.Hooks(), activity.Hooks()), MaxRetries: 1,
+		RateLimit: certview.RateLimit{Calls: 100000, Window: time.Hour}}
 	opts := Options{
-		Interval: time.Hour, Clock: r.clock, Logger: logger, Telemetry: r.tel,
+		Interval: time.Hour, Clock: r.clock, Logger: logger, Telemetry: r.tel, Activity: activity,
 		Thresholds: snapshot.Thresholds{WeakRSABits: 2048, WeakECBits: 224},
 		RateLimit:  cc.RateLimit,
-		AfterPoll:  func(s *snapshot.Snapshot, err error) { r.polls <- pollResult{s, err} },
+		AfterPoll:  func(s *snapshot.Snapshot, err error) { r.polls <- reported{s, err} },
 	}
 	if tweak != nil {
 		tweak(&opts, &cc)
@@ -93,14 +95,14 @@ func (r *rig) start() {
 }
 
 // nextPoll waits for the next AfterPoll report.
-func (r *rig) nextPoll() pollResult {
+func (r *rig) nextPoll() reported {
 	r.t.Helper()
 	select {
 	case p := <-r.polls:
 		return p
 	case <-time.After(30 * time.Second):
 		r.t.Fatal("no poll finished")
-		return pollResult{}
+		return reported{}
 	}
 }
 

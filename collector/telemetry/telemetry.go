@@ -37,6 +37,10 @@ type Telemetry struct {
 	apiVersion      *prometheus.GaugeVec
 	deprecated      *prometheus.GaugeVec
 	sunset          *prometheus.GaugeVec
+	listingCalls    *prometheus.GaugeVec
+	listingRecords  *prometheus.GaugeVec
+	listingExpected *prometheus.GaugeVec
+	listingRunning  prometheus.Gauge
 	pages           atomic.Int64
 	records         atomic.Int64
 	waitCount       atomic.Int64
@@ -123,6 +127,22 @@ func New() *Telemetry {
 			Help: "When the CertView API said an API version stops answering (its Sunset header), as a Unix timestamp. Cached from the last response.",
 		}, []string{"endpoint", "version"}),
 	}
+	t.listingCalls = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "qualys_certview_full_listing_api_calls",
+		Help: "Listing calls the full listing in progress (or the last one) has made so far, per API endpoint, across polls and restarts. Set by the poll loop.",
+	}, []string{"endpoint"})
+	t.listingRecords = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "qualys_certview_full_listing_records",
+		Help: "Records the full listing in progress (or the last one) has listed so far, per API endpoint, in the id ranges it finished. Set by the poll loop.",
+	}, []string{"endpoint"})
+	t.listingExpected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "qualys_certview_full_listing_expected_api_calls",
+		Help: "The fewest listing calls a full listing takes per API endpoint, from the size of the previous snapshot; absent while the size is unknown (the first listing: the API has no count). Set by the poll loop.",
+	}, []string{"endpoint"})
+	t.listingRunning = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "qualys_certview_full_listing_in_progress",
+		Help: "1 while a full listing is in progress (the first one, before the exporter is ready, or the daily one beside the incremental polls), else 0. Set by the poll loop.",
+	})
 	t.seed()
 	return t
 }
@@ -131,7 +151,7 @@ func New() *Telemetry {
 func (t *Telemetry) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves,
 		t.apiVersion, t.deprecated, t.sunset, t.lastPollKind, t.lastPollCalls, t.lastPollRecords, t.lastFull, t.watermark,
-		t.incrementalOff, t.filterIgnored, t.ownerDropped}
+		t.incrementalOff, t.filterIgnored, t.ownerDropped, t.listingCalls, t.listingRecords, t.listingExpected, t.listingRunning}
 }
 
 // Hooks returns the client hooks that feed the telemetry.
@@ -273,6 +293,22 @@ func (t *Telemetry) OwnerValuesDropped(o *snapshot.Owners) {
 		t.ownerDropped.WithLabelValues(o.Labels[k]).Add(float64(n))
 	}
 }
+
+// SetFullListing shows the progress of a full listing in one API: calls and records so
+// far, and the calls expected (0: unknown, the series is absent).
+func (t *Telemetry) SetFullListing(endpoint string, calls, records, expected int) {
+	t.listingRunning.Set(1)
+	t.listingCalls.WithLabelValues(endpoint).Set(float64(calls))
+	t.listingRecords.WithLabelValues(endpoint).Set(float64(records))
+	if expected > 0 {
+		t.listingExpected.WithLabelValues(endpoint).Set(float64(expected))
+	} else {
+		t.listingExpected.DeleteLabelValues(endpoint)
+	}
+}
+
+// FullListingEnded shows that no full listing is in progress.
+func (t *Telemetry) FullListingEnded() { t.listingRunning.Set(0) }
 
 // FilterIgnored counts an incremental answer that ignored its filter.
 func (t *Telemetry) FilterIgnored(endpoint string) { t.filterIgnored.WithLabelValues(endpoint).Inc() }

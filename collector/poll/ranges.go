@@ -1,0 +1,181 @@
+package poll
+
+import (
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/certview-exporter/certview_exporter/certview"
+)
+
+// A full listing is cut into id ranges, listed one after the other, so that a listing
+// cut short (a failure, a reload, a restart) keeps the ranges it finished and goes on
+// from there. The vendor documents no order for its pages, and records shift between
+// pages while a listing runs; a range counts as done only once it has been paged to its
+// end, so whatever order the API keeps, a finished range holds every record it had.
+//
+// The ranges are planned from the ids the exporter knows: those of the previous snapshot
+// (quantiles, so that each range holds about rangeRecords records), or, for a first
+// listing, those of a probe: one page of everything above the ranges done so far. A short
+// probe is the end of the listing. A full one gives the ids' spacing, and the ranges go
+// on at that density, each range's width adjusted to what the last one held. A range
+// that comes back empty (a gap in the ids, or the end) is followed by a probe again.
+
+// rangePages is how many pages a range is planned to take: what a listing cut short
+// loses at most, per API. rangeRecords is one less than those pages hold, so that a range
+// of the planned density ends on a short page instead of costing an empty one.
+const rangePages = 25
+
+// firstProbePages is how many pages the first probe of a listing without a previous
+// snapshot may take: an API of up to that many pages is listed by it alone, at no cost
+// over a plain listing, and a larger one gives a sample that many pages deep.
+const firstProbePages = 5
+
+// idRange is a step of a listing: the ids above After and up to Upto (inclusive), or,
+// for a probe, the first Pages pages of every id above After.
+type idRange struct {
+	After int64 // math.MinInt64: from the lowest id
+	Upto  int64 // math.MaxInt64: no upper bound
+	Probe bool
+	Pages int // a probe's pages
+}
+
+// rangePlan plans one API's listing and counts what it cost. Its fields are what a
+// checkpoint saves.
+type rangePlan struct {
+	After  int64   // every id up to After is listed (math.MinInt64 at the start)
+	Bounds []int64 // the upper bounds of the next ranges, planned from known ids
+	Width  int64   // the width of the next range in ids when Bounds is empty; 0: probe
+	Done   bool
+	Ranges int // ranges (and probes) finished
+
+	Pages   int // calls made, done ranges or not
+	Records int // records of the ranges done
+	Known   int // records the previous snapshot held (0: unknown)
+}
+
+// newRangePlan plans a listing from the ids the previous snapshot held (nil: none),
+// pageSize records to a page.
+func newRangePlan(known []int64, pageSize int) *rangePlan {
+	p := &rangePlan{After: math.MinInt64, Known: len(known)}
+	perRange := rangeRecords(pageSize)
+	if len(known) > 0 && len(known) <= perRange {
+		p.Bounds = []int64{math.MaxInt64} // one range holds it all: a plain listing
+		return p
+	}
+	if len(known) > 0 {
+		ids := slices.Clone(known)
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		for k := perRange - 1; k < len(ids); k += perRange {
+			p.Bounds = append(p.Bounds, ids[k])
+		}
+		// What lies above the last bound is found by a probe.
+	}
+	return p
+}
+
+// rangeRecords is how many records a range is planned to hold.
+func rangeRecords(pageSize int) int { return rangePages*pageSize - 1 }
+
+// next is the step to list, and false when the listing is done.
+func (p *rangePlan) next() (idRange, bool) {
+	switch {
+	case p.Done:
+		return idRange{}, false
+	case len(p.Bounds) > 0:
+		return idRange{After: p.After, Upto: p.Bounds[0]}, true
+	case p.Width > 0:
+		return idRange{After: p.After, Upto: addCapped(p.After, p.Width)}, true
+	case p.After == math.MinInt64 && p.Known == 0:
+		return idRange{After: p.After, Upto: math.MaxInt64, Probe: true, Pages: firstProbePages}, true
+	}
+	return idRange{After: p.After, Upto: math.MaxInt64, Probe: true, Pages: 1}, true
+}
+
+// finished records that step r was listed whole: ids are the records it held, full says
+// the probe's last page was full (more records lie above).
+func (p *rangePlan) finished(r idRange, ids []int64, full bool, pageSize int) {
+	p.Ranges++
+	if r.Probe {
+		if !full {
+			p.Done = true
+			return
+		}
+		// The probe's pages sample what lies above After: their spacing sets the width. The
+		// next range reaches from After (no id between After and the sample is skipped,
+		// whatever order the pages came in) to the width past the sample's lowest id, so
+		// that a gap below the sample is crossed in one range.
+		sorted := slices.Clone(ids)
+		slices.Sort(sorted)
+		p.Width = int64(rangeRecords(pageSize)) * medianGap(sorted)
+		if len(sorted) > 0 {
+			// From the lower quartile, not the lowest: a few stray low ids (a sparse region
+			// below the dense one) would otherwise make the range reach only them.
+			p.Bounds = []int64{addCapped(max(p.After, sorted[len(sorted)/4]-1), p.Width)}
+		}
+		return
+	}
+	p.After = r.Upto
+	if r.Upto == math.MaxInt64 {
+		p.Done = true
+		return
+	}
+	planned := len(p.Bounds) > 0
+	if planned {
+		p.Bounds = p.Bounds[1:]
+		if len(p.Bounds) > 0 {
+			return
+		}
+	}
+	switch n := int64(len(ids)); {
+	case 2*n < int64(rangeRecords(pageSize)):
+		// Sparse: a gap, or the end. A probe of what lies above costs one call and tells
+		// which; the next range is planned from its page.
+		p.Width = 0
+	case planned:
+		// The last planned range: the ranges go on at the width the plan had.
+	default:
+		want := int64(rangeRecords(pageSize))
+		w := p.Width
+		if w > 0 {
+			scaled := float64(w) * float64(want) / float64(n)
+			w = int64(math.Min(math.Max(scaled, float64(w)/8), float64(w)*8))
+		}
+		p.Width = max(w, 1)
+	}
+}
+
+// medianGap is the median difference between consecutive sorted ids, at least 1.
+func medianGap(sorted []int64) int64 {
+	if len(sorted) < 2 {
+		return 1
+	}
+	gaps := make([]int64, 0, len(sorted)-1)
+	for i := 1; i < len(sorted); i++ {
+		gaps = append(gaps, sorted[i]-sorted[i-1])
+	}
+	slices.Sort(gaps)
+	return max(gaps[len(gaps)/2], 1)
+}
+
+// addCapped is a+b, at most math.MaxInt64-1 (MaxInt64 means no upper bound).
+func addCapped(a, b int64) int64 {
+	if a > 0 && b > math.MaxInt64-1-a {
+		return math.MaxInt64 - 1
+	}
+	return a + b
+}
+
+// terms are the filter terms that select r on field (certificate.id or instance.id):
+// GREATER After and LESSER Upto+1, each left out where it is unbounded.
+func (r idRange) terms(field string) []certview.FilterTerm {
+	var t []certview.FilterTerm
+	if r.After != math.MinInt64 {
+		t = append(t, certview.FilterTerm{Field: field, Operator: "GREATER", Value: strconv.FormatInt(r.After, 10)})
+	}
+	if r.Upto != math.MaxInt64 {
+		t = append(t, certview.FilterTerm{Field: field, Operator: "LESSER", Value: strconv.FormatInt(r.Upto+1, 10)})
+	}
+	return t
+}
