@@ -144,6 +144,7 @@ vet:
 
 test: vet cover-certview
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'TestFirstListingAtTheStandardBudget|TestRestartDuringTheFirstListing' ./collector/poll/
 
 # Coverage of the certview package (the simulator counted with it), with a floor.
 cover-certview:

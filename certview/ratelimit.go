@@ -414,6 +414,9 @@ type Budget struct {
 	Concurrency int
 	Used        int // calls started within the current window
 	Remaining   int // the server's last X-RateLimit-Remaining, or Unknown
+	// Freed are when the calls this client started within the window leave it, oldest
+	// first: each frees a call then.
+	Freed []time.Time
 }
 
 func (l *limiter) budget() Budget {
@@ -421,7 +424,11 @@ func (l *limiter) budget() Budget {
 	defer l.mu.Unlock()
 	now := l.clock.Now()
 	l.prune(now)
-	return Budget{Limit: l.limit, Window: l.window, Concurrency: l.conc, Used: l.used(now), Remaining: l.remaining}
+	freed := make([]time.Time, len(l.starts))
+	for i, t := range l.starts {
+		freed[i] = t.Add(l.window)
+	}
+	return Budget{Limit: l.limit, Window: l.window, Concurrency: l.conc, Used: l.used(now), Remaining: l.remaining, Freed: freed}
 }
 
 // sleep waits d on the clock, or until ctx ends.

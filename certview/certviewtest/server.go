@@ -83,7 +83,10 @@ type Fault struct {
 	Body     string
 	Shift    int
 	Times    int
-	Release  <-chan struct{}
+	// Skip, when set, serves this many matching requests normally before the fault
+	// strikes.
+	Skip    int
+	Release <-chan struct{}
 	// Arrived, when set, is closed once the first held request (FaultSlow,
 	// FaultSlowBody) has begun to wait.
 	Arrived chan struct{}
@@ -105,6 +108,7 @@ type Simulator struct {
 	issued       int
 	requests     map[string]int // HTTP requests per endpoint, faults included
 	windows      map[string][]time.Time
+	throttled    map[string]int
 	running      map[string]int
 	faults       []*queued
 	shift        map[string]int
@@ -156,6 +160,7 @@ func New(opts Options) *Simulator {
 		tokens:       map[string]time.Time{},
 		requests:     map[string]int{},
 		windows:      map[string][]time.Time{},
+		throttled:    map[string]int{},
 		running:      map[string]int{},
 		shift:        map[string]int{},
 		paths:        map[string]int{},
@@ -286,6 +291,21 @@ func (s *Simulator) Requests(endpoint string) int {
 	return s.requests[endpoint]
 }
 
+// SetRateLimit changes the budget of every API: calls per rolling window.
+func (s *Simulator) SetRateLimit(calls int, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.RateLimit, s.opts.RateWindow = calls, window
+}
+
+// Throttled counts the calls of an endpoint's API answered with the throttle status
+// because its rate or concurrency limit was spent.
+func (s *Simulator) Throttled(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled[endpoint]
+}
+
 // ExpireTokens makes every issued token invalid.
 func (s *Simulator) ExpireTokens() {
 	s.mu.Lock()
@@ -318,6 +338,10 @@ func (s *Simulator) takeFault(endpoint string, page int) *queued {
 		if (f.Endpoint == "" && endpoint != "auth") || f.Endpoint == endpoint {
 			if f.Page >= 0 && f.Page != page && endpoint != "auth" {
 				continue
+			}
+			if f.Skip > 0 {
+				f.Skip--
+				return nil
 			}
 			f.Times--
 			if f.Times <= 0 {
@@ -550,6 +574,7 @@ func (s *Simulator) admit(w http.ResponseWriter, endpoint string) (func(), bool)
 	}
 	if throttled {
 		s.windows[endpoint] = win
+		s.throttled[endpoint]++
 		s.mu.Unlock()
 		writeError(w, s.opts.ThrottleStatus, "API rate or concurrency limit exceeded")
 		return nil, false

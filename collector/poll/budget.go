@@ -103,7 +103,7 @@ func (s *Loop) sliceCaps() map[string]int {
 		}
 		perInterval := int(float64(calls) * float64(s.opts.Interval) / float64(window))
 		reserve := max(2, 2*s.incrementalCalls[ep])
-		caps[ep] = max(perInterval-reserve, rangePages)
+		caps[ep] = max(perInterval-reserve, 1)
 	}
 	return caps
 }
@@ -122,7 +122,27 @@ func (s *Loop) fitsOneShare(prev *snapshot.Snapshot) bool {
 
 // rangedCalls is what listing n records by id ranges costs, about: the pages, one short
 // page per range, and the probe above the last.
-func rangedCalls(n, pageSize int) int { return n/pageSize + n/rangeRecords(pageSize) + 2 }
+func rangedCalls(n, pageSize int) int { return n/pageSize + n/(rangePages*pageSize) + 2 }
+
+// pagesPerRange is how many pages the ranges of a full listing take: rangePages, or
+// fewer when poll.timeout or a poll's share of the budget fits fewer, so that a range
+// can end within one poll (a range cut short is listed again).
+func (s *Loop) pagesPerRange() int {
+	pages := rangePages
+	for _, ep := range endpoints {
+		calls, window := s.rateOf(ep)
+		if calls <= 0 || window <= 0 {
+			continue
+		}
+		if s.opts.Timeout > 0 {
+			pages = min(pages, int(float64(calls)*float64(s.opts.Timeout)/float64(window))/2)
+		}
+		if s.opts.FullInterval > 0 {
+			pages = min(pages, int(float64(calls)*float64(s.opts.Interval)/float64(window))/2)
+		}
+	}
+	return max(pages, 1)
+}
 
 // listingTime is how long calls take at an API's rate: calls per window, the first
 // window's at once. 0 when the API has no limit.
@@ -174,4 +194,33 @@ func (s *Loop) logListingProgress(f *fullListing, msg string) {
 		}
 	}
 	level.Info(s.opts.Logger).Log(kv...)
+}
+
+// fitsBefore says whether calls more calls to endpoint's API fit before deadline at its
+// rate: those its window has left now, those that its calls in the window free before the
+// deadline, and a window's worth for each whole window after that.
+func (s *Loop) fitsBefore(endpoint string, calls int, deadline time.Time) bool {
+	limit, window := s.rateOf(endpoint)
+	if limit <= 0 || window <= 0 {
+		return true
+	}
+	now := s.opts.Clock.Now()
+	if !deadline.After(now) {
+		return false
+	}
+	possible := limit
+	if b, ok := s.client.(budgeter); ok {
+		if got, ok := b.Budget(endpoint); ok {
+			possible = max(got.Limit-got.Used, 0)
+			for _, t := range got.Freed {
+				if !t.After(deadline) {
+					possible++
+				}
+			}
+		}
+	}
+	if beyond := deadline.Sub(now) - window; beyond > 0 {
+		possible += int(float64(limit) * float64(beyond) / float64(window))
+	}
+	return possible >= calls
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview"
@@ -48,8 +49,9 @@ func (s *Loop) newFullListing(prev *snapshot.Snapshot, started time.Time) *fullL
 			instanceIDs = append(instanceIDs, prev.Instances[i].ID)
 		}
 	}
-	f.plans[certview.EndpointCertificates] = newRangePlan(certIDs, s.opts.PageSize)
-	f.plans[certview.EndpointInstances] = newRangePlan(instanceIDs, s.opts.PageSize)
+	pages := s.pagesPerRange()
+	f.plans[certview.EndpointCertificates] = newRangePlan(certIDs, pages, s.opts.PageSize)
+	f.plans[certview.EndpointInstances] = newRangePlan(instanceIDs, pages, s.opts.PageSize)
 	return f
 }
 
@@ -66,17 +68,24 @@ func (f *fullListing) done() bool {
 
 // run lists both APIs at once, range after range, until they are done, an error, or
 // (for an API with a cap) the poll's share of its budget is spent. caps are pages per
-// API; 0 is no cap. A range begun is listed whole, so a cap is a little soft.
-func (f *fullListing) run(ctx context.Context, s *Loop, caps map[string]int) error {
-	return concurrently(ctx, func(ctx context.Context) error {
-		return f.list(ctx, s, certview.EndpointCertificates, caps[certview.EndpointCertificates])
+// API; 0 is no cap. A range begun is listed whole, so a cap is a little soft. A range
+// that the rate limit would not let end before deadline (poll.timeout; zero: none) is
+// not begun: the poll ends with ErrNoTimeLeft and the next goes on from there.
+func (f *fullListing) run(ctx context.Context, s *Loop, caps map[string]int, deadline time.Time) error {
+	var outOfTime atomic.Bool // an API stopped for the deadline; the other lists its range to its end
+	err := concurrently(ctx, func(ctx context.Context) error {
+		return f.list(ctx, s, certview.EndpointCertificates, caps[certview.EndpointCertificates], deadline, &outOfTime)
 	}, func(ctx context.Context) error {
-		return f.list(ctx, s, certview.EndpointInstances, caps[certview.EndpointInstances])
+		return f.list(ctx, s, certview.EndpointInstances, caps[certview.EndpointInstances], deadline, &outOfTime)
 	})
+	if err == nil && outOfTime.Load() {
+		err = &TimeoutError{Limit: s.opts.Timeout}
+	}
+	return err
 }
 
 // list lists one API's ranges in turn.
-func (f *fullListing) list(ctx context.Context, s *Loop, endpoint string, budget int) error {
+func (f *fullListing) list(ctx context.Context, s *Loop, endpoint string, budget int, deadline time.Time, outOfTime *atomic.Bool) error {
 	spent := 0
 	for {
 		f.mu.Lock()
@@ -86,8 +95,16 @@ func (f *fullListing) list(ctx context.Context, s *Loop, endpoint string, budget
 		if !ok {
 			return nil
 		}
-		if budget > 0 && spent > 0 && spent+rangePages > budget {
+		pages := (plan.PerRange + 1) / s.opts.PageSize
+		if step.Probe {
+			pages = step.Pages
+		}
+		if budget > 0 && spent > 0 && spent+pages > budget {
 			return nil // this poll's share is spent: the next poll goes on from here
+		}
+		if !deadline.IsZero() && !s.fitsBefore(endpoint, pages+1, deadline) {
+			outOfTime.Store(true)
+			return nil
 		}
 		stage := s.newBuilder()
 		ids, st, err := s.listStep(ctx, endpoint, step, f.ranged, stage)
@@ -101,7 +118,7 @@ func (f *fullListing) list(ctx context.Context, s *Loop, endpoint string, budget
 			}
 			if f.ranged {
 				// A probe cut at its last page found that page full.
-				plan.finished(step, ids, step.Probe && st.Pages >= step.Pages && !st.Truncated && lastPageFull(st, step, s.opts.PageSize), s.opts.PageSize)
+				plan.finished(step, ids, step.Probe && st.Pages >= step.Pages && lastPageFull(st, step, s.opts.PageSize))
 			} else {
 				plan.Done, plan.Ranges = true, 1
 			}
@@ -240,7 +257,7 @@ func (s *Loop) checkpoint(f *fullListing, force bool) {
 	l := &store.Listing{Origin: f.origin, Started: f.started, Plans: map[string]store.RangePlan{}, Records: f.builder.Partial()}
 	for ep, p := range f.plans {
 		l.Plans[ep] = store.RangePlan{After: p.After, Bounds: p.Bounds, Width: p.Width, Done: p.Done, Ranges: p.Ranges,
-			Pages: p.Pages, Total: p.Records, Ranged: f.ranged, Known: p.Known}
+			PerRange: p.PerRange, Pages: p.Pages, Total: p.Records, Ranged: f.ranged, Known: p.Known}
 	}
 	for id := range f.touched.Instances {
 		l.TouchedInstances = append(l.TouchedInstances, id)
@@ -264,9 +281,12 @@ func (s *Loop) resumeFullListing(l *store.Listing) *fullListing {
 		if !ok {
 			p = store.RangePlan{After: math.MinInt64}
 		}
+		if p.PerRange <= 0 {
+			p.PerRange = s.pagesPerRange()*s.opts.PageSize - 1
+		}
 		f.ranged = f.ranged && (p.Ranged || !ok)
 		f.plans[ep] = &rangePlan{After: p.After, Bounds: p.Bounds, Width: p.Width, Done: p.Done, Ranges: p.Ranges,
-			Pages: p.Pages, Records: p.Total, Known: p.Known}
+			PerRange: p.PerRange, FirstProbe: 1, Pages: p.Pages, Records: p.Total, Known: p.Known}
 	}
 	for _, id := range l.TouchedInstances {
 		f.touched.Instances[id] = true

@@ -456,8 +456,12 @@ func (s *Loop) runPlan(ctx context.Context, plan pollPlan, prev *snapshot.Snapsh
 	if plan.shared {
 		caps = s.sliceCaps()
 	}
+	var deadline time.Time
+	if s.opts.Timeout > 0 {
+		deadline = start.Add(s.opts.Timeout)
+	}
 	before := s.full.calls()
-	err := s.full.run(ctx, s, caps)
+	err := s.full.run(ctx, s, caps, deadline)
 	r.calls += s.full.calls() - before
 	if err == nil && ctx.Err() != nil {
 		err = context.Cause(ctx)

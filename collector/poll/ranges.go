@@ -21,14 +21,17 @@ import (
 // on at that density, each range's width adjusted to what the last one held. A range
 // that comes back empty (a gap in the ids, or the end) is followed by a probe again.
 
-// rangePages is how many pages a range is planned to take: what a listing cut short
-// loses at most, per API. rangeRecords is one less than those pages hold, so that a range
-// of the planned density ends on a short page instead of costing an empty one.
+// rangePages is how many pages a range is planned to take at most: what a listing cut
+// short loses at most, per API. A poll.timeout or a share of the budget that fits fewer
+// makes the ranges smaller (see Loop.pagesPerRange). A range is planned to hold one record
+// less than its pages, so that a range of the planned density ends on a short page
+// instead of costing an empty one.
 const rangePages = 25
 
 // firstProbePages is how many pages the first probe of a listing without a previous
-// snapshot may take: an API of up to that many pages is listed by it alone, at no cost
-// over a plain listing, and a larger one gives a sample that many pages deep.
+// snapshot may take (half a range at most): an API of up to that many pages is listed by
+// it alone, at no cost over a plain listing, and a larger one gives a sample that many
+// pages deep, which the ranges list again.
 const firstProbePages = 5
 
 // idRange is a step of a listing: the ids above After and up to Upto (inclusive), or,
@@ -49,16 +52,19 @@ type rangePlan struct {
 	Done   bool
 	Ranges int // ranges (and probes) finished
 
+	PerRange   int // records a range is planned to hold
+	FirstProbe int // pages of the first probe, when no previous snapshot plans the ranges
+
 	Pages   int // calls made, done ranges or not
 	Records int // records of the ranges done
 	Known   int // records the previous snapshot held (0: unknown)
 }
 
-// newRangePlan plans a listing from the ids the previous snapshot held (nil: none),
-// pageSize records to a page.
-func newRangePlan(known []int64, pageSize int) *rangePlan {
-	p := &rangePlan{After: math.MinInt64, Known: len(known)}
-	perRange := rangeRecords(pageSize)
+// newRangePlan plans a listing from the ids the previous snapshot held (nil: none), in
+// ranges of pages pages of pageSize records.
+func newRangePlan(known []int64, pages, pageSize int) *rangePlan {
+	perRange := pages*pageSize - 1
+	p := &rangePlan{After: math.MinInt64, Known: len(known), PerRange: perRange, FirstProbe: min(firstProbePages, max(1, pages/2))}
 	if len(known) > 0 && len(known) <= perRange {
 		p.Bounds = []int64{math.MaxInt64} // one range holds it all: a plain listing
 		return p
@@ -75,9 +81,6 @@ func newRangePlan(known []int64, pageSize int) *rangePlan {
 	return p
 }
 
-// rangeRecords is how many records a range is planned to hold.
-func rangeRecords(pageSize int) int { return rangePages*pageSize - 1 }
-
 // next is the step to list, and false when the listing is done.
 func (p *rangePlan) next() (idRange, bool) {
 	switch {
@@ -88,14 +91,14 @@ func (p *rangePlan) next() (idRange, bool) {
 	case p.Width > 0:
 		return idRange{After: p.After, Upto: addCapped(p.After, p.Width)}, true
 	case p.After == math.MinInt64 && p.Known == 0:
-		return idRange{After: p.After, Upto: math.MaxInt64, Probe: true, Pages: firstProbePages}, true
+		return idRange{After: p.After, Upto: math.MaxInt64, Probe: true, Pages: max(p.FirstProbe, 1)}, true
 	}
 	return idRange{After: p.After, Upto: math.MaxInt64, Probe: true, Pages: 1}, true
 }
 
 // finished records that step r was listed whole: ids are the records it held, full says
 // the probe's last page was full (more records lie above).
-func (p *rangePlan) finished(r idRange, ids []int64, full bool, pageSize int) {
+func (p *rangePlan) finished(r idRange, ids []int64, full bool) {
 	p.Ranges++
 	if r.Probe {
 		if !full {
@@ -108,7 +111,7 @@ func (p *rangePlan) finished(r idRange, ids []int64, full bool, pageSize int) {
 		// that a gap below the sample is crossed in one range.
 		sorted := slices.Clone(ids)
 		slices.Sort(sorted)
-		p.Width = int64(rangeRecords(pageSize)) * medianGap(sorted)
+		p.Width = int64(p.PerRange) * medianGap(sorted)
 		if len(sorted) > 0 {
 			// From the lower quartile, not the lowest: a few stray low ids (a sparse region
 			// below the dense one) would otherwise make the range reach only them.
@@ -129,14 +132,14 @@ func (p *rangePlan) finished(r idRange, ids []int64, full bool, pageSize int) {
 		}
 	}
 	switch n := int64(len(ids)); {
-	case 2*n < int64(rangeRecords(pageSize)):
+	case 2*n < int64(p.PerRange):
 		// Sparse: a gap, or the end. A probe of what lies above costs one call and tells
 		// which; the next range is planned from its page.
 		p.Width = 0
 	case planned:
 		// The last planned range: the ranges go on at the width the plan had.
 	default:
-		want := int64(rangeRecords(pageSize))
+		want := int64(p.PerRange)
 		w := p.Width
 		if w > 0 {
 			scaled := float64(w) * float64(want) / float64(n)

@@ -24,7 +24,8 @@ func failureReason(err error) string {
 		return "http_5xx"
 	case errors.As(err, &apiErr):
 		return "http_4xx"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout(),
+		errors.As(err, new(*StallError)), errors.As(err, new(*TimeoutError)):
 		return "timeout"
 	case errors.As(err, &pageErr):
 		return "transport"

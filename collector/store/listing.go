@@ -28,11 +28,13 @@ type RangePlan struct {
 	Bounds []int64 // the upper bounds of the next planned ranges
 	Width  int64   // the width of the next range when Bounds is empty; 0: probe
 	Done   bool
-	Ranges int  // ranges finished
-	Pages  int  // calls made
-	Total  int  // records listed
-	Ranged bool // the API is listed by id ranges (else whole, in one go)
-	Known  int  // records the previous snapshot held (0: unknown)
+	Ranges int // ranges finished
+	// PerRange is how many records a range is planned to hold.
+	PerRange int
+	Pages    int  // calls made
+	Total    int  // records listed
+	Ranged   bool // the API is listed by id ranges (else whole, in one go)
+	Known    int  // records the previous snapshot held (0: unknown)
 }
 
 // Listing is a full listing in progress.
