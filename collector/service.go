@@ -253,4 +253,4 @@ func (s *Service) ReloadHandler(load func() (*config.Config, error)) http.Handle
 	})
 }
 
-func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+func unixSeconds(t time.Time) float64 { return certview.UnixSeconds(t) }
