@@ -298,3 +298,20 @@ func TestSlowResponsesTimeOutAndAreRetried(t *testing.T) {
 		})
 	}
 }
+
+// NoRetries makes exactly one call of a page that answers 500 (0 would take the default).
+func TestNoRetriesMakesOneCall(t *testing.T) {
+	r := newRig(t, inventory(10, 0), func(c *Config) { c.MaxRetries = NoRetries })
+	r.srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: 0, Kind: certviewtest.FaultStatus, Status: 500, Body: "boom", Times: 100})
+	_, _, err := r.listCertificates()
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != 500 {
+		t.Fatalf("err = %v, want the 500", err)
+	}
+	if got := r.srv.Sim.Requests("certificates"); got != 1 {
+		t.Fatalf("%d calls with NoRetries, want 1", got)
+	}
+	if w := r.waitEvents(); len(w) != 0 {
+		t.Fatalf("waits %+v, want none", w)
+	}
+}
