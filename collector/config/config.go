@@ -328,6 +328,9 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	if q.Timeout < 0 {
 		return fail("qualys.timeout", "must be positive")
 	}
+	if q.MaxRetries < 0 {
+		return fail("qualys.max_retries", "must not be negative (0: no retries)")
+	}
 	if q.CAFile != "" {
 		if err := checkRegular(q.CAFile, MaxCAFileBytes); err != nil {
 			return fail("qualys.ca_file", "cannot read the file it names: %v", err)

@@ -200,6 +200,10 @@ func TestExplicitZero(t *testing.T) {
 	if err := cc.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := Parse("c.yml", []byte(strings.Replace(minimal, "qualys:\n", "qualys:\n  max_retries: -1\n", 1)), env(nil)); err == nil ||
+		!strings.Contains(err.Error(), "c.yml: qualys.max_retries: must not be negative (0: no retries) (line 2)") {
+		t.Fatalf("max_retries: -1: %v", err)
+	}
 	// null is unset.
 	c, err = Parse("c.yml", []byte(strings.Replace(minimal, "qualys:\n", "qualys:\n  max_retries: ~\n", 1)), env(nil))
 	if err != nil || c.ClientConfig().MaxRetries != certview.DefaultMaxRetries {
