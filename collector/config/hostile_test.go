@@ -215,7 +215,6 @@ func TestExplicitZero(t *testing.T) {
 		"qualys.max_pages":            strings.Replace(minimal, "qualys:\n", "qualys:\n  max_pages: 0\n", 1),
 		"qualys.token_renew_margin":   strings.Replace(minimal, "qualys:\n", "qualys:\n  token_renew_margin: 0m\n", 1),
 		"poll.interval":               strings.Replace(minimal, "interval: 1h", "interval: 0s", 1),
-		"poll.timeout":                strings.Replace(minimal, "poll:\n", "poll:\n  timeout: 0s\n", 1),
 		"poll.progress_interval":      strings.Replace(minimal, "poll:\n", "poll:\n  progress_interval: 0s\n", 1),
 		"rate_limit.window":           strings.Replace(minimal, "window: 1h", "window: 0s", 1),
 		"rate_limit.concurrency":      strings.Replace(minimal, "rate_limit:\n", "rate_limit:\n  concurrency: 0\n", 1),

@@ -31,7 +31,6 @@ var zeroRefused = []struct {
 	{"qualys.token_renew_margin", "30m", func(c *Config) bool { return c.Qualys.TokenRenewMargin == 0 }},
 	{"qualys.max_pages", "10000", func(c *Config) bool { return c.Qualys.MaxPages == 0 }},
 	{"poll.interval", "1h", func(c *Config) bool { return c.Poll.Interval == 0 }},
-	{"poll.timeout", "the interval", func(c *Config) bool { return c.Poll.Timeout == 0 }},
 	{"poll.max_backoff", "4× the interval", func(c *Config) bool { return c.Poll.MaxBackoff == 0 }},
 	{"poll.progress_interval", "1m", func(c *Config) bool { return c.Poll.ProgressInterval == 0 }},
 	{"rate_limit.window", "1h", func(c *Config) bool { return c.RateLimit.Window == 0 }},
