@@ -282,7 +282,9 @@ func TestCallerErrorStopsListing(t *testing.T) {
 func TestSlowResponsesTimeOutAndAreRetried(t *testing.T) {
 	for _, kind := range []certviewtest.FaultKind{certviewtest.FaultSlow, certviewtest.FaultSlowBody} {
 		t.Run(string(kind), func(t *testing.T) {
-			r := newRig(t, inventory(250, 0), func(c *Config) { c.Timeout = 300 * time.Millisecond })
+			// The timeout must be far above a healthy page's time under make test's load
+			// (-race, packages in parallel): at 300 ms a healthy page timed out too.
+			r := newRig(t, inventory(250, 0), func(c *Config) { c.Timeout = 2 * time.Second })
 			never := make(chan struct{})
 			r.srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: 1, Kind: kind, Release: never})
 			_, certs, err := r.listCertificates()
