@@ -306,6 +306,7 @@ func TestSlowReadersDoNotHoldScrapeSlots(t *testing.T) {
 	if code, _ := held.get("/metrics"); code != http.StatusServiceUnavailable {
 		t.Fatalf("a scrape while four clients hold the slots, without a deadline: %d, want 503", code)
 	}
+	_ = held.cmd.Process.Kill() // it has shown what it had to; spare the CPU
 
 	p := startExporter(t, nil, "--demo", "--web.write-timeout=1s", "--log.level=info")
 	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
