@@ -218,6 +218,13 @@ func checkDeployment(t *testing.T, scenario string, docs []map[string]any) {
 		if dig(c, "livenessProbe", "httpGet", "path") != "/-/healthy" || dig(c, "readinessProbe", "httpGet", "path") != "/-/ready" {
 			t.Fatalf("%s: container %v probes %v %v", scenario, name, dig(c, "livenessProbe"), dig(c, "readinessProbe"))
 		}
+		// Nothing in the chart reloads over HTTP (a config change replaces the pod):
+		// /-/reload stays closed.
+		for _, a := range asList(dig(c, "args")) {
+			if a == "--web.enable-lifecycle" {
+				t.Fatalf("%s: container %v passes --web.enable-lifecycle, and nothing in the chart reloads over HTTP", scenario, name)
+			}
+		}
 		if dig(c, "resources", "requests", "memory") == nil || dig(c, "resources", "limits", "memory") == nil {
 			t.Fatalf("%s: container %v has no memory request or limit", scenario, name)
 		}
@@ -256,6 +263,10 @@ func TestComposeStack(t *testing.T) {
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	// The stack reloads with SIGHUP: /-/reload stays closed on the published port.
+	if !bytes.Contains(raw, []byte("command: ${CERTVIEW_EXPORTER_FLAGS:---demo}\n")) || !bytes.Contains(raw, []byte("kill -s HUP exporter")) {
+		t.Fatal("docker-compose.yml: the exporter should reload with SIGHUP, without --web.enable-lifecycle")
 	}
 	for _, want := range []string{"exporter", "prometheus", "alertmanager", "grafana"} {
 		if _, ok := compose.Services[want]; !ok {
@@ -324,7 +335,10 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "StateDirectory=certview_exporter",
+	if m := regexp.MustCompile(`(?m)^ExecStart=.*$`).Find(raw); m == nil || bytes.Contains(m, []byte("--web.enable-lifecycle")) {
+		t.Fatalf("%s passes --web.enable-lifecycle; it reloads with SIGHUP (ExecReload)", unit)
+	}
+	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "StateDirectory=certview_exporter", "ExecReload=/bin/kill -HUP $MAINPID",
 		"LoadCredential=qualys_password:", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n"} {
 		if !strings.Contains(string(raw), want) {
 			t.Fatalf("%s lacks %q", unit, strings.TrimSpace(want))

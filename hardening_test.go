@@ -154,7 +154,7 @@ func TestReloadSignalsAndEndpoint(t *testing.T) {
 	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 3, Certificates: 30, Instances: 60}, RateLimit: 100000})
 	defer srv.Close()
 	cfg := writeConfig(t, srv.URL, "1h")
-	p := startExporter(t, []string{"QUALYS_PASSWORD=demo-password"}, "--config.file="+cfg)
+	p := startExporter(t, []string{"QUALYS_PASSWORD=demo-password"}, "--config.file="+cfg, "--web.enable-lifecycle")
 	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
 	has := func(s string) bool { _, body := p.get("/metrics"); return strings.Contains(body, s) }
 
@@ -174,9 +174,11 @@ func TestReloadSignalsAndEndpoint(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 500 || !strings.Contains(string(body), "unknown key usename") {
+	// The answer does not echo the configuration; the log has the error.
+	if resp.StatusCode != 500 || strings.Contains(string(body), "usename") || !strings.Contains(string(body), "the previous configuration stays in use") {
 		t.Fatalf("POST /-/reload with a broken file: %d %s", resp.StatusCode, body)
 	}
+	p.eventually("the log to say why the reload failed", func() bool { return strings.Contains(p.logs.String(), "unknown key usename") })
 	if !has("qualys_certview_config_last_reload_successful 0\n") || !has("qualys_certview_poll_interval_seconds 7200\n") || !has("qualys_certview_up 1\n") {
 		t.Fatal("a failed reload disturbed the running configuration")
 	}
@@ -210,7 +212,7 @@ func TestHTTPServerLimits(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("a 200 KiB header: %d, want 431", resp.StatusCode)
 	}
-	srv, err := newServer(nil, http.NotFoundHandler(), "/metrics")
+	srv, err := newServer(nil, http.NotFoundHandler(), "/metrics", 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,4 +224,191 @@ func TestHTTPServerLimits(t *testing.T) {
 func execOutput(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// Without --web.enable-lifecycle, /-/reload answers 403 as Prometheus does and reloads
+// nothing; SIGHUP still reloads.
+func TestReloadNeedsTheLifecycleFlag(t *testing.T) {
+	p := startExporter(t, nil, "--demo", "--demo.certificates=20", "--demo.instances=40")
+	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
+	for _, method := range []string{"POST", "PUT", "GET"} {
+		req, _ := http.NewRequest(method, "http://"+p.addr+"/-/reload", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Lifecycle API is not enabled") {
+			t.Fatalf("%s /-/reload without --web.enable-lifecycle: %d %s", method, resp.StatusCode, body)
+		}
+	}
+	if strings.Contains(p.logs.String(), "configuration reloaded") {
+		t.Fatal("a request reloaded the configuration")
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	p.eventually("the SIGHUP reload", func() bool { return strings.Contains(p.logs.String(), "configuration reloaded") })
+}
+
+// stuckClient sends GET /metrics on a socket with a small receive buffer and reads only
+// the status line, so the server's writes block once the buffers are full. It returns
+// the connection and whether the answer is a 200 (a scrape slot is held).
+func stuckClient(t *testing.T, addr string) (net.Conn, bool) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte("GET /metrics HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	status := make([]byte, len("HTTP/1.1 200"))
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(conn, status); err != nil {
+		t.Fatalf("a stuck client's status line: %v", err)
+	}
+	return conn, string(status) == "HTTP/1.1 200"
+}
+
+// holdSlots opens stuck clients until four of them (the scrape slots) are answered 200.
+func holdSlots(t *testing.T, addr string) []net.Conn {
+	t.Helper()
+	var held []net.Conn
+	for tries := 0; len(held) < 4; tries++ {
+		if tries == 20 {
+			t.Fatalf("only %d of 20 clients got a scrape slot", len(held))
+		}
+		if c, ok := stuckClient(t, addr); ok {
+			held = append(held, c)
+		}
+	}
+	return held
+}
+
+// Four clients that ask for /metrics and never read used to take every scrape slot for
+// as long as they stayed connected: every other scrape got 503. With a write deadline
+// (--web.write-timeout, short here) they are cut off and scrapes are served while they
+// are still connected. The demo's exposition (about 9 MB) is far larger than the
+// socket buffers.
+func TestSlowReadersDoNotHoldScrapeSlots(t *testing.T) {
+	// No deadline: the four clients hold the slots, which shows the attack works here.
+	held := startExporter(t, nil, "--demo", "--web.write-timeout=0", "--log.level=info")
+	held.eventually("readiness", func() bool { code, _ := held.get("/-/ready"); return code == 200 })
+	holdSlots(t, held.addr)
+	if code, _ := held.get("/metrics"); code != http.StatusServiceUnavailable {
+		t.Fatalf("a scrape while four clients hold the slots, without a deadline: %d, want 503", code)
+	}
+	_ = held.cmd.Process.Kill() // it has shown what it had to; spare the CPU
+
+	p := startExporter(t, nil, "--demo", "--web.write-timeout=1s", "--log.level=info")
+	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
+	conns := holdSlots(t, p.addr)
+	start := time.Now()
+	p.eventually("a scrape served while four clients never read", func() bool {
+		code, body := p.get("/metrics")
+		return code == 200 && strings.Contains(body, "qualys_certview_up 1")
+	})
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the scrape was served only after %s", took)
+	}
+	// The stuck clients were cut off: each connection ends before the whole answer.
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := io.Copy(io.Discard, c)
+		if err != nil || n >= 9<<20 {
+			t.Fatalf("stuck client %d read %d bytes (%v): it was not cut off", i, n, err)
+		}
+	}
+}
+
+// Files are read with limits: a FIFO or /dev/zero as the password file or the
+// configuration file fails at once, in bounded memory, naming the key or the flag. (A
+// FIFO used to hang start-up and ignore SIGTERM; /dev/zero took gigabytes.)
+func TestStartupRefusesPipesAndDevices(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withPasswordFile := func(path string) string {
+		cfg := filepath.Join(t.TempDir(), "config.yml")
+		_ = os.WriteFile(cfg, []byte("qualys:\n  api_url: https://gateway.qg1.apps.qualys.com\n  username: u\n  password_file: "+path+"\n"), 0o600)
+		return cfg
+	}
+	for _, tc := range []struct{ config, want string }{
+		{withPasswordFile(fifo), "qualys.password_file: cannot read the file it names: not a regular file (a named pipe) (line 4)"},
+		{withPasswordFile("/dev/zero"), "qualys.password_file: cannot read the file it names: not a regular file (a character device) (line 4)"},
+		{fifo, "--config.file: not a regular file (a named pipe)"},
+		{"/dev/zero", "--config.file: not a regular file (a character device)"},
+	} {
+		cmd := exec.Command(binary, "--config.file="+tc.config, "--web.listen-address="+freeAddr(t))
+		var out lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("%s: %v\n%s\nwant %q", tc.config, err, out.String(), tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s: start-up hangs", tc.config)
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 200<<10 {
+			t.Fatalf("%s: peak RSS %d KiB", tc.config, ru.Maxrss)
+		}
+	}
+}
+
+// --config.check never prints a secret: not for an api_url with the password as
+// userinfo and a bad port, a password_file set to the password itself, or a YAML alias
+// of the password used as a duration. An http:// api_url is refused outside loopback
+// and warned about on it.
+func TestConfigCheckNeverShowsSecrets(t *testing.T) {
+	const secret = "Pw-Check-Secret-9307"
+	dir := t.TempDir()
+	check := func(yml string) (string, error) {
+		path := filepath.Join(dir, "config.yml")
+		if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return execOutput(binary, "--config.check", "--config.file="+path)
+	}
+	for name, yml := range map[string]string{
+		"userinfo and a bad port": "qualys:\n  api_url: https://u:" + secret + "@gateway.example:99999x/\n  username: u\n  password: " + secret + "\n",
+		"password as the file":    "qualys:\n  api_url: https://gateway.example\n  username: u\n  password_file: " + secret + "\n",
+		"alias as a duration":     "qualys:\n  api_url: https://gateway.example\n  username: u\n  password: &pw " + secret + "\npoll:\n  interval: *pw\n",
+	} {
+		out, err := check(yml)
+		if err == nil {
+			t.Fatalf("%s: accepted:\n%s", name, out)
+		}
+		if strings.Contains(out, secret) || strings.Contains(out, secret[:7]) {
+			t.Fatalf("%s: --config.check shows the secret:\n%s", name, out)
+		}
+		if !strings.Contains(out, "qualys.") {
+			t.Fatalf("%s: the error names no key:\n%s", name, out)
+		}
+	}
+	out, err := check("qualys:\n  api_url: http://gateway.example\n  username: u\n  password: x\n")
+	if err == nil || !strings.Contains(out, "qualys.api_url: http:// sends the password in clear to gateway.example, a host outside loopback") {
+		t.Fatalf("http to a remote host: %v\n%s", err, out)
+	}
+	out, err = check("qualys:\n  api_url: http://127.0.0.1:8080\n  username: u\n  password: x\n")
+	if err != nil || !strings.Contains(out, "level=warn") || !strings.Contains(out, "allowed because 127.0.0.1 is loopback") {
+		t.Fatalf("http on loopback: %v\n%s", err, out)
+	}
 }

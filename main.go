@@ -53,6 +53,8 @@ func run(args []string) int {
 	demoInstances := app.Flag("demo.instances", "Server instances in the demo inventory.").Default("5000").Int()
 	demoSeed := app.Flag("demo.seed", "Seed of the demo inventory.").Default("1").Uint64()
 	demoInterval := app.Flag("demo.interval", "Poll interval in demo mode.").Default("30s").Duration()
+	enableLifecycle := app.Flag("web.enable-lifecycle", "Enable configuration reloads over HTTP (POST /-/reload). Off: the path answers 403; SIGHUP always reloads.").Bool()
+	writeTimeout := app.Flag("web.write-timeout", "The longest a response may take to write; a client that stops reading is then cut off and its scrape slot freed (0: no limit).").Default("2m").Duration()
 	memoryLimit := app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (bytes, or with a unit: 340MiB, 1GiB; 0: none). The GOMEMLIMIT environment variable takes precedence.").Default("340MiB").String()
 	webFlags := kingpinflag.AddFlags(app, DefaultListenAddress)
 	app.Version(version.Print("certview_exporter"))
@@ -79,11 +81,27 @@ func run(args []string) int {
 			"certificates", *demoCerts, "instances", *demoInstances, "interval", *demoInterval,
 			"full_interval", *cfg.Poll.FullInterval, "churn_per_interval", demoChurnText)
 	} else {
-		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
-			level.Error(logger).Log("msg", "invalid configuration", "err", err)
-			return 1
+		// Loaded aside, so that SIGTERM and SIGINT end the process even while a file
+		// is being read (the reads are bounded, and refuse pipes and devices, but a
+		// file system can still hang).
+		type result struct {
+			cfg *config.Config
+			err error
 		}
+		done := make(chan result, 1)
+		go func() { c, err := config.Load(*configFile); done <- result{c, err} }()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				level.Error(logger).Log("msg", "invalid configuration", "err", r.err)
+				return 1
+			}
+			cfg = r.cfg
+		case <-ctx.Done():
+			level.Info(logger).Log("msg", "stopped during start-up, before the configuration was loaded")
+			return 0
+		}
+		logWarnings(logger, cfg)
 	}
 	if *configCheck {
 		level.Info(logger).Log("msg", "configuration is valid", "file", *configFile)
@@ -125,7 +143,13 @@ func run(args []string) int {
 	}
 	reg.MustRegister(svc.Collectors()...)
 	// A reload re-reads the configuration file (demo mode has none: it keeps its own).
-	load := func() (*config.Config, error) { return config.Load(*configFile) }
+	load := func() (*config.Config, error) {
+		c, err := config.Load(*configFile)
+		if err == nil {
+			logWarnings(logger, c)
+		}
+		return c, err
+	}
 	if *demo {
 		load = func() (*config.Config, error) { return cfg, nil }
 	}
@@ -147,7 +171,14 @@ func run(args []string) int {
 	pollDone := make(chan struct{})
 	go func() { defer close(pollDone); svc.Run(ctx) }()
 
-	server, err := newServer(svc, svc.ReloadHandler(load), *telemetryPath)
+	// Reloads over HTTP only with --web.enable-lifecycle, as in Prometheus: each one
+	// cancels a running poll and starts a fresh client, so whoever can reach the port
+	// could otherwise spend the API budget.
+	var reload http.Handler
+	if *enableLifecycle {
+		reload = svc.ReloadHandler(load)
+	}
+	server, err := newServer(svc, reload, *telemetryPath, *writeTimeout)
 	if err != nil {
 		level.Error(logger).Log("msg", "building the landing page", "err", err)
 		return 1
@@ -198,10 +229,24 @@ func slogLevel(lvl string) slog.Level {
 	return l
 }
 
-// newServer routes the metrics, health, readiness, reload and landing pages.
-func newServer(svc *collector.Service, reload http.Handler, telemetryPath string) (*http.Server, error) {
+// logWarnings logs what a valid configuration still warns about (an http:// api_url).
+func logWarnings(logger log.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		level.Warn(logger).Log("msg", "insecure configuration", "warning", w)
+	}
+}
+
+// newServer routes the metrics, health, readiness, reload and landing pages. reload nil
+// (no --web.enable-lifecycle) answers /-/reload with 403, as Prometheus does. Every
+// response must be written within writeTimeout (0: no limit).
+func newServer(svc *collector.Service, reload http.Handler, telemetryPath string, writeTimeout time.Duration) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle(telemetryPath, limitInFlight(svc, 4))
+	if reload == nil {
+		reload = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "Lifecycle API is not enabled.", http.StatusForbidden)
+		})
+	}
 	mux.Handle("/-/reload", reload)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
@@ -231,7 +276,7 @@ func newServer(svc *collector.Service, reload http.Handler, telemetryPath string
 		mux.Handle("/", landing)
 	}
 	return &http.Server{
-		Handler:           mux,
+		Handler:           withWriteDeadline(mux, writeTimeout),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -255,6 +300,20 @@ func warnNearMemoryLimit(logger log.Logger) {
 		level.Warn(logger).Log("msg", "the live heap is near the memory limit; raise --runtime.memory-limit (or GOMEMLIMIT) and the container's memory",
 			"live_bytes", live, "limit_bytes", limit)
 	}
+}
+
+// withWriteDeadline gives each response d to be written. A client that stops reading
+// (a scrape that never reads its answer) then fails the handler's write: the handler
+// returns, and frees the scrape slot limitInFlight gave it. Without it, four such
+// clients held every slot for as long as they stayed connected.
+func withWriteDeadline(h http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		h.ServeHTTP(w, r)
+	})
 }
 
 // limitInFlight answers 503 beyond n concurrent requests: a scrape of a large inventory

@@ -38,6 +38,13 @@ const (
 	DefaultBackoffBase     = time.Second
 	DefaultBackoffMax      = 2 * time.Minute
 	AssetsWindow           = 10000 // records the v1 assets endpoint serves per query
+
+	// NoRetries, as Config.MaxRetries, makes no retries at all (0 takes the default).
+	NoRetries = -1
+	// NoRateLimit, as RateLimit.Calls, sets no client-side budget (0 takes the default):
+	// the client then keeps to what the server's X-RateLimit headers say, once it says
+	// it.
+	NoRateLimit = -1
 	// A page's body may hold PageBytesPerRecord bytes per record asked for, plus
 	// PageBytesSlack, unless Config.MaxPageBytes says otherwise: 13.5 MiB for a page of
 	// 200. The vendor's sample records are 2 to 4 KiB; a certificate listing carries a
@@ -211,7 +218,7 @@ func Narrow(f *Filter, terms ...FilterTerm) (*Filter, error) {
 // RateLimit is the client-side budget for one API: calls per window and calls at once.
 // Response headers can only tighten it.
 type RateLimit struct {
-	Calls       int
+	Calls       int // 0: DefaultRateLimitCalls; negative (NoRateLimit): no client-side budget
 	Window      time.Duration
 	Concurrency int
 }
@@ -243,7 +250,7 @@ type Config struct {
 	// MaxPageBytes bounds one page's body, after decompression. 0 means
 	// PageSize*PageBytesPerRecord + PageBytesSlack.
 	MaxPageBytes       int64
-	MaxRetries         int // for 5xx, network and stream errors
+	MaxRetries         int // for 5xx, network and stream errors; negative (NoRetries): none
 	MaxThrottleRetries int // for 409, 429 and 503
 	BackoffBase        time.Duration
 	BackoffMax         time.Duration
@@ -406,8 +413,6 @@ func (c *Config) validate() error {
 	switch {
 	case c.Timeout < 0:
 		return fmt.Errorf("timeout %s: must be positive", c.Timeout)
-	case c.RateLimit.Calls < 0:
-		return fmt.Errorf("rate limit calls %d: must be positive", c.RateLimit.Calls)
 	case c.RateLimit.Window < time.Second:
 		return fmt.Errorf("rate limit window %s: must be at least 1s", c.RateLimit.Window)
 	case c.RateLimit.Concurrency < 0:
@@ -418,8 +423,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("max pages %d: must be at least 1", c.MaxPages)
 	case c.MaxPageBytes < 0:
 		return fmt.Errorf("max page bytes %d: must not be negative (0 derives it from the page size)", c.MaxPageBytes)
-	case c.MaxRetries < 0 || c.MaxThrottleRetries < 0:
-		return errors.New("retries: must not be negative")
+	case c.MaxThrottleRetries < 0:
+		return errors.New("throttle retries: must not be negative")
 	case c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase:
 		return fmt.Errorf("backoff %s..%s: base must be positive and not above the maximum", c.BackoffBase, c.BackoffMax)
 	}

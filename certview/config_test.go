@@ -43,7 +43,8 @@ func TestConfigValidation(t *testing.T) {
 		{"field", func(c *Config) { c.InstanceFilter = &Filter{Filters: []FilterTerm{{Operator: "EQUALS"}}} }, "field is empty"},
 		{"window", func(c *Config) { c.RateLimit.Window = time.Millisecond }, "rate limit window"},
 		{"margin", func(c *Config) { c.TokenRenewMargin = 5 * time.Hour }, "token renew margin"},
-		{"calls", func(c *Config) { c.RateLimit.Calls = -1 }, "rate limit calls"},
+		{"no budget, no retries", func(c *Config) { c.RateLimit.Calls, c.MaxRetries = NoRateLimit, NoRetries }, ""},
+		{"throttle retries", func(c *Config) { c.MaxThrottleRetries = -1 }, "throttle retries"},
 		{"backoff", func(c *Config) { c.BackoffBase, c.BackoffMax = time.Minute, time.Second }, "backoff"},
 	}
 	for _, tc := range cases {

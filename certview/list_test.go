@@ -282,7 +282,9 @@ func TestCallerErrorStopsListing(t *testing.T) {
 func TestSlowResponsesTimeOutAndAreRetried(t *testing.T) {
 	for _, kind := range []certviewtest.FaultKind{certviewtest.FaultSlow, certviewtest.FaultSlowBody} {
 		t.Run(string(kind), func(t *testing.T) {
-			r := newRig(t, inventory(250, 0), func(c *Config) { c.Timeout = 300 * time.Millisecond })
+			// The timeout must be far above a healthy page's time under make test's load
+			// (-race, packages in parallel): at 300 ms a healthy page timed out too.
+			r := newRig(t, inventory(250, 0), func(c *Config) { c.Timeout = 2 * time.Second })
 			never := make(chan struct{})
 			r.srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: 1, Kind: kind, Release: never})
 			_, certs, err := r.listCertificates()
@@ -296,5 +298,22 @@ func TestSlowResponsesTimeOutAndAreRetried(t *testing.T) {
 				t.Fatalf("waits %+v, want one retry", w)
 			}
 		})
+	}
+}
+
+// NoRetries makes exactly one call of a page that answers 500 (0 would take the default).
+func TestNoRetriesMakesOneCall(t *testing.T) {
+	r := newRig(t, inventory(10, 0), func(c *Config) { c.MaxRetries = NoRetries })
+	r.srv.Sim.Inject(certviewtest.Fault{Endpoint: "certificates", Page: 0, Kind: certviewtest.FaultStatus, Status: 500, Body: "boom", Times: 100})
+	_, _, err := r.listCertificates()
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != 500 {
+		t.Fatalf("err = %v, want the 500", err)
+	}
+	if got := r.srv.Sim.Requests("certificates"); got != 1 {
+		t.Fatalf("%d calls with NoRetries, want 1", got)
+	}
+	if w := r.waitEvents(); len(w) != 0 {
+		t.Fatalf("waits %+v, want none", w)
 	}
 }

@@ -196,7 +196,7 @@ func newLimiter(clock clockwork.Clock, rl RateLimit) *limiter {
 	return &limiter{
 		clock:     clock,
 		logger:    log.NewNopLogger(),
-		limit:     rl.Calls,
+		limit:     max(rl.Calls, 0), // 0: no budget until a header gives one
 		window:    rl.Window,
 		conc:      rl.Concurrency,
 		released:  make(chan struct{}),

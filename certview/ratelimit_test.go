@@ -252,3 +252,29 @@ func TestBackoffIsBoundedAndJittered(t *testing.T) {
 		t.Fatal("no jitter")
 	}
 }
+
+// NoRateLimit sets no client-side budget: calls start without waiting until the server
+// gives a limit, which then applies.
+func TestNoRateLimitKeepsToTheServersLimit(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(epoch)
+	l := newLimiter(clk, RateLimit{Calls: NoRateLimit, Window: time.Hour, Concurrency: 2})
+	for i := 0; i < 1000; i++ {
+		rel, err := l.acquire(context.Background(), func(reason string, d time.Duration) { t.Fatalf("call %d waited %s (%s)", i, d, reason) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel()
+	}
+	l.update(RateLimitInfo{Limit: 1000, WindowSec: 3600, Remaining: 0, ToWaitSec: Unknown, ConcurrencyLimit: Unknown, ConcurrencyRunning: Unknown})
+	var reason string
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = l.acquire(ctx, func(r string, _ time.Duration) { reason = r })
+	if reason != "rate_limit" {
+		t.Fatalf("after the server's limit of 1000 was spent: wait reason %q, want rate_limit", reason)
+	}
+	if err := (&Config{BaseURL: "https://gateway.example", Credentials: Credentials{Username: "u", Password: "p"},
+		RateLimit: RateLimit{Calls: NoRateLimit}, MaxRetries: NoRetries}).Validate(); err != nil {
+		t.Fatalf("NoRateLimit and NoRetries refused: %v", err)
+	}
+}

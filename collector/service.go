@@ -13,7 +13,6 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -241,7 +240,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.current.Load().expo.ServeHTTP(w, r)
 }
 
-// ReloadHandler serves POST /-/reload.
+// ReloadHandler serves POST /-/reload. A failed reload answers 500 without the error,
+// which is logged.
 func (s *Service) ReloadHandler(load func() (*config.Config, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
@@ -250,11 +250,13 @@ func (s *Service) ReloadHandler(load func() (*config.Config, error)) http.Handle
 			return
 		}
 		if err := s.ReloadFrom(load); err != nil {
-			http.Error(w, fmt.Sprintf("reload failed, the previous configuration stays in use: %v", err), http.StatusInternalServerError)
+			// The error stays in the log: the answer goes to whoever sent the request,
+			// and a configuration error may quote a value of the file.
+			http.Error(w, "reload failed, the previous configuration stays in use; the exporter's log says why", http.StatusInternalServerError)
 			return
 		}
 		_, _ = w.Write([]byte("configuration reloaded\n"))
 	})
 }
 
-func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+func unixSeconds(t time.Time) float64 { return certview.UnixSeconds(t) }

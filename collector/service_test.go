@@ -96,6 +96,16 @@ func TestServiceReload(t *testing.T) {
 	if rec.Code != 200 || svc.Loop().Interval() != 3*time.Hour || testutil.ToFloat64(svc.reloadOK) != 1 {
 		t.Fatalf("POST /-/reload: %d %s", rec.Code, rec.Body)
 	}
+	// A failed reload answers without the error: it may quote the file.
+	failing := svc.ReloadHandler(func() (*config.Config, error) {
+		return nil, errors.New(`c.yml: poll.interval: "hunter2-value" is not a duration (line 6)`)
+	})
+	rec = httptest.NewRecorder()
+	failing.ServeHTTP(rec, httptest.NewRequest("POST", "/-/reload", nil))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "hunter2") || strings.Contains(rec.Body.String(), "poll.interval") ||
+		!strings.Contains(rec.Body.String(), "the previous configuration stays in use") {
+		t.Fatalf("failed POST /-/reload: %d %q", rec.Code, rec.Body)
+	}
 }
 
 // A reload during a slow poll cancels that poll; the new loop takes over, no two polls

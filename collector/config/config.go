@@ -37,6 +37,9 @@ type Config struct {
 	Metrics   MetricsConfig   `yaml:"metrics"`
 	Snapshot  SnapshotConfig  `yaml:"snapshot"`
 	Owners    OwnersConfig    `yaml:"owners"`
+
+	// zeros are the keys of zeroMeans the file wrote as 0: the defaults keep them.
+	zeros map[string]bool
 }
 
 // SnapshotConfig is where the last good snapshot is saved, to be served at once after a
@@ -67,7 +70,11 @@ type QualysConfig struct {
 	ExcludeFields      []string         `yaml:"exclude_fields"`
 	TokenRenewMargin   Duration         `yaml:"token_renew_margin"`
 	MaxPages           int              `yaml:"max_pages"`
-	MaxRetries         int              `yaml:"max_retries"`
+	// MaxRetries: after defaults, 0 means no retries (written as 0 in the file).
+	MaxRetries int `yaml:"max_retries"`
+	// AllowInsecureHTTP permits an http:// api_url outside loopback: the password then
+	// crosses the network in clear.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
 }
 
 // PollConfig is the poll loop.
@@ -193,35 +200,55 @@ func (c *Config) setDefaults() {
 	if c.Metrics.WeakECBits == 0 {
 		c.Metrics.WeakECBits = DefaultWeakECBits
 	}
+	if c.Qualys.MaxRetries == 0 {
+		c.Qualys.MaxRetries = certview.DefaultMaxRetries
+	}
+	c.keepZeros()
 }
 
 // Load reads, decodes strictly, completes (secrets from files or the environment) and
-// validates a configuration file.
+// validates a configuration file. The file must be a regular file of at most
+// MaxConfigFileBytes.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path, MaxConfigFileBytes)
 	if err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
+		return nil, &Error{File: path, Msg: "--config.file: " + err.Error()}
 	}
 	return Parse(path, data, os.Getenv)
 }
 
-// Parse is Load on bytes; getenv looks up the environment.
+// Parse is Load on bytes; getenv looks up the environment. Its errors never hold a
+// secret of the file.
 func Parse(name string, data []byte, getenv func(string) string) (*Config, error) {
 	var c Config
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root)
+	cfg, err := c.parse(name, data, &root, getenv)
+	if err != nil {
+		return nil, redact(err, secretsIn(&root, &c))
+	}
+	return cfg, nil
+}
+
+func (c *Config) parse(name string, data []byte, root *yaml.Node, getenv func(string) string) (*Config, error) {
+	lineOf := func(key string) int { return findLine(root, strings.Split(key, ".")) }
+	fail := func(key, format string, args ...any) error {
+		return &Error{File: name, Key: key, Line: lineOf(key), Msg: fmt.Sprintf(format, args...)}
+	}
+	if err := checkSecretNodes(root, fail); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, decodeError(name, err, &root)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, decodeError(name, err, root)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, &Error{File: name, Msg: "more than one YAML document"}
 	}
-	lineOf := func(key string) int { return findLine(&root, strings.Split(key, ".")) }
-	fail := func(key, format string, args ...any) error {
-		return &Error{File: name, Key: key, Line: lineOf(key), Msg: fmt.Sprintf(format, args...)}
+	if err := c.explicitZeros(root, fail); err != nil {
+		return nil, err
 	}
 	c.setDefaults()
 	if err := c.resolveSecrets(getenv, fail); err != nil {
@@ -230,7 +257,7 @@ func Parse(name string, data []byte, getenv func(string) string) (*Config, error
 	if err := c.validate(fail); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
 // resolveSecrets fills the password and client secret from *_file or the environment.
@@ -251,13 +278,15 @@ func (c *Config) resolveSecrets(getenv func(string) string, fail func(string, st
 			return fail(s.key, "give %s or %s_file, not both", s.key, s.key)
 		}
 		if s.file != "" {
-			b, err := os.ReadFile(s.file)
+			// The errors name the key, never the path: a path may be the secret itself,
+			// written under the wrong key.
+			b, err := readLimited(s.file, MaxSecretFileBytes)
 			if err != nil {
-				return fail(s.key+"_file", "%v", err)
+				return fail(s.key+"_file", "cannot read the file it names: %v", err)
 			}
 			v := strings.TrimRight(string(b), "\r\n")
 			if v == "" {
-				return fail(s.key+"_file", "%s is empty", s.file)
+				return fail(s.key+"_file", "the file it names is empty")
 			}
 			*s.value = Secret(v)
 		}
@@ -303,6 +332,14 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	}
 	if q.Timeout < 0 {
 		return fail("qualys.timeout", "must be positive")
+	}
+	if q.MaxRetries < 0 {
+		return fail("qualys.max_retries", "must not be negative (0: no retries)")
+	}
+	if q.CAFile != "" {
+		if err := checkRegular(q.CAFile, MaxCAFileBytes); err != nil {
+			return fail("qualys.ca_file", "cannot read the file it names: %v", err)
+		}
 	}
 	p := c.Poll
 	switch {
@@ -352,7 +389,14 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	// Whatever the client would still refuse, report against the qualys section.
 	cc := c.ClientConfig()
 	if err := cc.Validate(); err != nil {
-		return fail("qualys", "%v", err)
+		key := "qualys"
+		if q.APIURL != "" && strings.HasPrefix(err.Error(), "gateway: ") {
+			key = "qualys.api_url"
+		}
+		return fail(key, "%v", err)
+	}
+	if host, plain := plainHTTP(q.APIURL); plain && !loopback(host) && !q.AllowInsecureHTTP {
+		return fail("qualys.api_url", "http:// sends the password in clear to %s, a host outside loopback: use https, or set qualys.allow_insecure_http: true", host)
 	}
 	return nil
 }
@@ -376,9 +420,9 @@ func (c *Config) ClientConfig() certview.Config {
 		ExcludeFields:       q.ExcludeFields,
 		TokenRenewMargin:    time.Duration(q.TokenRenewMargin),
 		MaxPages:            q.MaxPages,
-		MaxRetries:          q.MaxRetries,
+		MaxRetries:          orNone(q.MaxRetries, certview.NoRetries),
 		RateLimit: certview.RateLimit{
-			Calls:       c.RateLimit.Calls,
+			Calls:       orNone(c.RateLimit.Calls, certview.NoRateLimit),
 			Window:      time.Duration(c.RateLimit.Window),
 			Concurrency: c.RateLimit.Concurrency,
 		},
@@ -402,4 +446,13 @@ func knownLabels(all, allow []string) error {
 		}
 	}
 	return nil
+}
+
+// orNone maps a completed setting's 0 (which the client reads as "the default") onto the
+// client's value for none.
+func orNone(v, none int) int {
+	if v == 0 {
+		return none
+	}
+	return v
 }

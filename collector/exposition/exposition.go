@@ -12,6 +12,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -198,7 +199,7 @@ func (e *Exposition) writeHealth(lw *lineWriter, snap *snapshot.Snapshot, now ti
 	}
 	if snap != nil {
 		lw.single(famLastSuccess, unixSeconds(snap.Taken))
-		lw.single(famSnapshotAge, now.Sub(snap.Taken).Seconds())
+		lw.single(famSnapshotAge, secondsBetween(now, snap.Taken))
 	}
 }
 
@@ -213,7 +214,7 @@ func (e *Exposition) writeExpiryDays(lw *lineWriter, snap *snapshot.Snapshot, no
 		}
 		lw.raw(famExpiryDays.name)
 		lw.label1("certhash", c.CertHash)
-		lw.float(c.NotAfter.Sub(now).Hours() / 24)
+		lw.float(expiryDays(c.NotAfter, now))
 		lw.flushIfFull()
 	}
 }
@@ -225,4 +226,25 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+// unixSeconds is t as float Unix seconds, as certview.UnixSeconds computes them (this
+// package does not import the client). It does not go through UnixNano, which wraps past
+// 2262 and before 1678: a certificate valid until 9999-12-31 (RFC 5280's "no expiry") or
+// a saturated epoch (certview.MaxEpochTime) keeps its date.
+func unixSeconds(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }
+
+// secondsBetween is a-b in seconds. time.Time.Sub saturates at about ±292 years; past
+// that the difference is taken from the Unix seconds, which do not.
+func secondsBetween(a, b time.Time) float64 {
+	if d := a.Sub(b); d > math.MinInt64 && d < math.MaxInt64 {
+		return d.Seconds()
+	}
+	return float64(a.Unix()) - float64(b.Unix()) + float64(a.Nanosecond()-b.Nanosecond())/1e9
+}
+
+// expiryDays is the days from now to notAfter, fractional, negative once it has passed.
+func expiryDays(notAfter, now time.Time) float64 {
+	if d := notAfter.Sub(now); d > math.MinInt64 && d < math.MaxInt64 {
+		return d.Hours() / 24
+	}
+	return secondsBetween(notAfter, now) / 86400
+}

@@ -140,7 +140,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- gauge(e.lastSuccess, unixSeconds(s.Taken))
-	ch <- gauge(e.snapshotAge, now.Sub(s.Taken).Seconds())
+	ch <- gauge(e.snapshotAge, secondsBetween(now, s.Taken))
 
 	ch <- gauge(e.certificates, float64(len(s.Certificates)))
 	ch <- gauge(e.expired, float64(s.Expired(now)))
@@ -172,7 +172,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			c := &s.Certificates[i]
 			if !c.NotAfter.IsZero() {
 				ch <- gauge(e.notAfter, unixSeconds(c.NotAfter), c.CertHash)
-				ch <- gauge(e.expiryDays, c.NotAfter.Sub(now).Hours()/24, c.CertHash)
+				ch <- gauge(e.expiryDays, expiryDays(c.NotAfter, now), c.CertHash)
 			}
 			if !c.NotBefore.IsZero() {
 				ch <- gauge(e.notBefore, unixSeconds(c.NotBefore), c.CertHash)

@@ -2,6 +2,7 @@ package exposition
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"math"
 	"os"
@@ -12,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certview-exporter/certview_exporter/certview"
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/certview-exporter/certview_exporter/collector/store"
+	"github.com/certview-exporter/certview_exporter/collector/telemetry"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -332,4 +336,66 @@ func TestLoadedSnapshotRendersTheSame(t *testing.T) {
 	r.clock.Advance(90 * time.Second)
 	e := newFixed(t, &fixed{snap: loaded, health: r.loop.Health()}, Options{PerCertificate: true, PerInstance: true, Interval: time.Hour, Clock: r.clock})
 	golden(t, e, "vendor_samples.prom", snapshotFamilies...)
+}
+
+// Time is total: a certificate valid until 9999-12-31 (RFC 5280's "no expiry" date)
+// keeps that not-after time and its days to expiry, and one with a validTo of int64-max
+// milliseconds saturates far in the future; neither counts as expired. UnixNano wraps
+// past 2262 (9999-12-31 became -4.85e9, the year 1816) and Sub saturates at 292 years.
+func TestFarFutureTimesAreServedAsTheyAre(t *testing.T) {
+	var certs []certview.Certificate
+	for _, rec := range []string{
+		`{"id": 1, "certhash": "nine-nines", "validFrom": 1700000000000, "validTo": 253402214400000, "instanceCount": 1}`,
+		`{"id": 2, "certhash": "int64-max", "validFrom": -9223372036854775808, "validTo": 9223372036854775807, "instanceCount": 1}`,
+	} {
+		var c certview.Certificate
+		if err := json.Unmarshal([]byte(rec), &c); err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	b := snapshot.NewBuilder(snapshot.Options{Thresholds: defaults})
+	b.AddCertificates(certs)
+	snap := b.Build(epoch, epoch, time.Second)
+	clock := clockwork.NewFakeClockAt(epoch)
+	e := newFixed(t, &fixed{snap: snap, health: telemetry.Health{Up: true}}, Options{PerCertificate: true, Interval: time.Hour, Clock: clock})
+	mfs := parse(t, scrape(t, e, false))
+	value := func(name, certhash string) float64 {
+		t.Helper()
+		for _, m := range mfs[name].GetMetric() {
+			if certhash == "" || m.GetLabel()[0].GetValue() == certhash {
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no %s for %q", name, certhash)
+		return 0
+	}
+	const nineNines = 253402214400 // 9999-12-31T00:00:00Z
+	if got := value("qualys_certview_certificate_not_after_timestamp_seconds", "nine-nines"); got != nineNines {
+		t.Errorf("not_after of 9999-12-31 = %v, want %v", got, float64(nineNines))
+	}
+	if got, want := value("qualys_certview_certificate_expiry_days", "nine-nines"), (nineNines-float64(epoch.Unix()))/86400; math.Abs(got-want) > 1e-6 {
+		t.Errorf("expiry_days of 9999-12-31 = %v, want %v", got, want)
+	}
+	maxSeconds := float64(certview.MaxEpochTime.Unix())
+	if got := value("qualys_certview_certificate_not_after_timestamp_seconds", "int64-max"); got < maxSeconds-1 || got > maxSeconds+1 {
+		t.Errorf("not_after of int64-max ms = %v, want about %v", got, maxSeconds)
+	}
+	if got := value("qualys_certview_certificate_not_before_timestamp_seconds", "int64-max"); got > -maxSeconds+1 {
+		t.Errorf("not_before of int64-min ms = %v, want about %v", got, -maxSeconds)
+	}
+	if got := value("qualys_certview_certificate_expiry_days", "int64-max"); got < (maxSeconds-float64(epoch.Unix()))/86400-1 {
+		t.Errorf("expiry_days of int64-max ms = %v, want about %v", got, (maxSeconds-float64(epoch.Unix()))/86400)
+	}
+	if got := value("qualys_certview_certificates_expired", ""); got != 0 {
+		t.Errorf("certificates_expired = %v, want 0", got)
+	}
+	// The histogram's buckets: neither certificate expires within 730 days.
+	for _, m := range mfs["qualys_certview_certificates_time_to_expiry_seconds"].GetMetric() {
+		for _, bk := range m.GetHistogram().GetBucket() {
+			if !math.IsInf(bk.GetUpperBound(), 1) && bk.GetCumulativeCount() != 0 {
+				t.Errorf("time_to_expiry bucket le=%v holds %d", bk.GetUpperBound(), bk.GetCumulativeCount())
+			}
+		}
+	}
 }
