@@ -33,6 +33,7 @@ var zeroRefused = []struct {
 	{"poll.interval", "1h", func(c *Config) bool { return c.Poll.Interval == 0 }},
 	{"poll.max_backoff", "4× the interval", func(c *Config) bool { return c.Poll.MaxBackoff == 0 }},
 	{"poll.progress_interval", "1m", func(c *Config) bool { return c.Poll.ProgressInterval == 0 }},
+	{"poll.stall_timeout", "10m", func(c *Config) bool { return c.Poll.StallTimeout == 0 }},
 	{"rate_limit.window", "1h", func(c *Config) bool { return c.RateLimit.Window == 0 }},
 	{"rate_limit.concurrency", "2", func(c *Config) bool { return c.RateLimit.Concurrency == 0 }},
 }

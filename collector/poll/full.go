@@ -254,7 +254,8 @@ func (s *Loop) checkpoint(f *fullListing, force bool) {
 		return
 	}
 	f.saved = now
-	l := &store.Listing{Origin: f.origin, Started: f.started, Plans: map[string]store.RangePlan{}, Records: f.builder.Partial()}
+	l := &store.Listing{Origin: f.origin, Started: f.started, Plans: map[string]store.RangePlan{}, Records: f.builder.Partial(),
+		FQDNs: f.builder.FQDNs()}
 	for ep, p := range f.plans {
 		l.Plans[ep] = store.RangePlan{After: p.After, Bounds: p.Bounds, Width: p.Width, Done: p.Done, Ranges: p.Ranges,
 			PerRange: p.PerRange, Pages: p.Pages, Total: p.Records, Ranged: f.ranged, Known: p.Known}
@@ -274,7 +275,7 @@ func (s *Loop) checkpoint(f *fullListing, force bool) {
 // resumeFullListing takes up a listing from its checkpoint.
 func (s *Loop) resumeFullListing(l *store.Listing) *fullListing {
 	f := &fullListing{started: l.Started, origin: l.Origin, ranged: true, plans: map[string]*rangePlan{},
-		builder: snapshot.Resume(s.builderOptions(), l.Records), saved: s.opts.Clock.Now(),
+		builder: snapshot.Resume(s.builderOptions(), l.Records, l.FQDNs), saved: s.opts.Clock.Now(),
 		touched: snapshot.Touched{Instances: map[int64]bool{}, Certificates: map[string]bool{}}}
 	for _, ep := range endpoints {
 		p, ok := l.Plans[ep]

@@ -184,18 +184,24 @@ func TestWarnsWhenRateLimitCannotMeetInterval(t *testing.T) {
 }
 
 func TestFailureReasons(t *testing.T) {
-	for want, err := range map[string]error{
-		"auth":      &certview.AuthError{},
-		"throttled": &certview.ThrottledError{},
-		"http_5xx":  &certview.APIError{Status: 502},
-		"http_4xx":  &certview.APIError{Status: 404},
-		"timeout":   context.DeadlineExceeded,
-		"transport": &certview.PageError{Err: errors.New("reset")},
-		"paging":    certview.ErrTooManyPages,
-		"other":     errors.New("?"),
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&certview.AuthError{}, "auth"},
+		{&certview.ThrottledError{}, "throttled"},
+		{&certview.APIError{Status: 502}, "http_5xx"},
+		{&certview.APIError{Status: 404}, "http_4xx"},
+		{context.DeadlineExceeded, "timeout"},
+		{&StallError{Idle: time.Minute}, "timeout"},
+		{&TimeoutError{Limit: time.Hour}, "timeout"},
+		{&certview.PageError{Err: errors.New("reset")}, "transport"},
+		{certview.ErrTooManyPages, "paging"},
+		{&certview.PageError{Err: &certview.PageLimitError{Endpoint: "instances", Unit: "records", Limit: 200}}, "paging"},
+		{errors.New("?"), "other"},
 	} {
-		if got := failureReason(err); got != want {
-			t.Errorf("%v: %s, want %s", err, got, want)
+		if got := failureReason(tc.err); got != tc.want {
+			t.Errorf("%v: %s, want %s", tc.err, got, tc.want)
 		}
 	}
 }

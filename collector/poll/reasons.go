@@ -27,10 +27,10 @@ func failureReason(err error) string {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout(),
 		errors.As(err, new(*StallError)), errors.As(err, new(*TimeoutError)):
 		return "timeout"
+	case errors.Is(err, certview.ErrTooManyPages), errors.As(err, new(*certview.PageLimitError)):
+		return "paging"
 	case errors.As(err, &pageErr):
 		return "transport"
-	case errors.Is(err, certview.ErrTooManyPages):
-		return "paging"
 	}
 	return "other"
 }

@@ -29,6 +29,10 @@ type Builder struct {
 	tags      bool                // keep the assets' tags (owners are configured)
 	assetTags map[uint64][]string // by asset id
 	tagLists  map[string][]string // one copy of each distinct tag list
+
+	// fqdns are the host instances' fqdns the certificates listing named, by instance id:
+	// the instances listing carries none.
+	fqdns map[int64]string
 }
 
 // NewBuilder starts a snapshot.
@@ -63,6 +67,57 @@ func (b *Builder) keepTags(assetID int64, names []string) {
 		b.tagLists[key] = list
 	}
 	b.assetTags[uint64(assetID)] = list
+}
+
+// keepFQDNs notes the fqdns of the certificate's host instances.
+func (b *Builder) keepFQDNs(c *certview.Certificate) {
+	for i := range c.Assets {
+		for _, hi := range c.Assets[i].HostInstances {
+			if hi.ID != 0 && hi.FQDN != "" {
+				if b.fqdns == nil {
+					b.fqdns = map[int64]string{}
+				}
+				b.fqdns[hi.ID] = b.share(hi.FQDN)
+			}
+		}
+	}
+}
+
+// fillFQDNs gives the instances without an fqdn the one a certificate named for them,
+// or else, from prev (may be nil), the one they had.
+func (b *Builder) fillFQDNs(ins []Instance, prev *Snapshot) {
+	var before map[int64]string
+	for i := range ins {
+		in := &ins[i]
+		if in.FQDN != "" {
+			continue
+		}
+		if v, ok := b.fqdns[in.ID]; ok {
+			in.FQDN = v
+			continue
+		}
+		if prev == nil {
+			continue
+		}
+		if before == nil {
+			before = make(map[int64]string)
+			for k := range prev.Instances {
+				if p := &prev.Instances[k]; p.FQDN != "" {
+					before[p.ID] = p.FQDN
+				}
+			}
+		}
+		in.FQDN = before[in.ID]
+	}
+}
+
+// FQDNs returns a copy of the fqdns the certificates named so far, for a checkpoint.
+func (b *Builder) FQDNs() map[int64]string {
+	out := make(map[int64]string, len(b.fqdns))
+	for id, v := range b.fqdns {
+		out[id] = v
+	}
+	return out
 }
 
 // Reserve sizes the builder for about the given counts (the previous snapshot's), so a
@@ -116,6 +171,7 @@ func (b *Builder) AddCertificates(page []certview.Certificate) {
 				b.keepTags(c.Assets[k].ID, c.Assets[k].Tags.Names())
 			}
 		}
+		b.keepFQDNs(c)
 	}
 }
 
@@ -161,6 +217,7 @@ func (b *Builder) Build(started, taken time.Time, took time.Duration) *Snapshot 
 	if watermark.After(started) {
 		watermark = started
 	}
+	b.fillFQDNs(b.ins, nil)
 	r := Records{Taken: taken, PollDuration: took, Certificates: b.certs, Instances: b.ins,
 		Kind: PollFull, FullStarted: started, FullFinished: taken, Watermark: watermark, MaxCertID: b.maxCertID,
 		AssetTags: b.assetTags, TagsListed: b.tags, Origin: b.opts.Origin}
@@ -205,6 +262,7 @@ func (b *Builder) BuildOver(served *Snapshot, touched Touched, started, taken ti
 			r.Instances = append(r.Instances, served.Instances[i])
 		}
 	}
+	b.fillFQDNs(b.ins, served)
 	r.Instances = append(r.Instances, b.ins...)
 	if b.tags {
 		r.AssetTags = make(map[uint64][]string, len(b.assetTags))
@@ -233,7 +291,13 @@ func (b *Builder) Absorb(other *Builder) {
 			b.assetTags[id] = tags
 		}
 	}
-	other.certs, other.ins, other.shared, other.assetTags = nil, nil, nil, nil
+	for id, v := range other.fqdns {
+		if b.fqdns == nil {
+			b.fqdns = map[int64]string{}
+		}
+		b.fqdns[id] = v
+	}
+	other.certs, other.ins, other.shared, other.assetTags, other.fqdns = nil, nil, nil, nil, nil
 }
 
 // Partial returns what b holds so far as records (unsorted, perhaps with repeats), for a
@@ -251,11 +315,17 @@ func (b *Builder) Partial() Records {
 	return r
 }
 
-// Resume starts a builder that holds the partial records of a checkpoint (see Partial),
-// their label values made valid and shared again as Restore does.
-func Resume(opts Options, r Records) *Builder {
+// Resume starts a builder that holds the partial records of a checkpoint (see Partial
+// and FQDNs), their label values made valid and shared again as Restore does.
+func Resume(opts Options, r Records, fqdns map[int64]string) *Builder {
 	b := NewBuilder(opts)
 	b.sanitise(&r)
+	for id, v := range fqdns {
+		if b.fqdns == nil {
+			b.fqdns = map[int64]string{}
+		}
+		b.fqdns[id] = b.share(v)
+	}
 	b.certs, b.ins = r.Certificates, r.Instances
 	b.watermark, b.maxCertID = r.Watermark, r.MaxCertID
 	if b.tags && r.TagsListed {
@@ -274,6 +344,7 @@ func Resume(opts Options, r Records) *Builder {
 // afterwards.
 func (b *Builder) Merge(prev *Snapshot, replaceCerts, replaceInstances bool, started, taken time.Time, took time.Duration) *Snapshot {
 	// The new records go first: assemble keeps the first of each key.
+	b.fillFQDNs(b.ins, prev)
 	r := Records{Taken: taken, PollDuration: took, Certificates: b.certs, Instances: b.ins,
 		Kind: PollIncremental, FullStarted: prev.FullStarted, FullFinished: prev.FullFinished,
 		Watermark: b.watermark, MaxCertID: b.maxCertID, Origin: b.opts.Origin}

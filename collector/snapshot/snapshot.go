@@ -156,18 +156,19 @@ var ExpiryBucketDays = []float64{0, 7, 14, 30, 60, 90, 180, 365, 730}
 // certificate counts in every bucket), the sum of the times, and the count of
 // certificates with a not-after.
 func (s *Snapshot) ExpiryHistogram(now time.Time) (buckets []uint64, sum float64, count uint64) {
-	at := float64(now.UnixNano()) / 1e9
+	at := certview.UnixSeconds(now)
 	buckets = make([]uint64, len(ExpiryBucketDays))
 	for k, le := range ExpiryBucketDays {
 		limit := at + le*86400
 		buckets[k] = uint64(sort.Search(len(s.notAfter), func(i int) bool { return float64(s.notAfter[i]) > limit }))
 	}
-	var total int64
+	// Summed as floats: an int64 sum of saturated far-future times would wrap.
+	var total float64
 	for _, t := range s.notAfter {
-		total += t
+		total += float64(t)
 	}
 	n := float64(len(s.notAfter))
-	return buckets, float64(total) - n*at, uint64(len(s.notAfter))
+	return buckets, total - n*at, uint64(len(s.notAfter))
 }
 
 // WithOwners returns a snapshot of the same records with its owners resolved by rules

@@ -112,3 +112,24 @@ func TestBuildDedupesCountsAndExpiry(t *testing.T) {
 		t.Fatalf("grade counts %v must hold every grade", s.GradeCounts)
 	}
 }
+
+// The instances listing carries no fqdn; the certificates listing names it for each host
+// instance, and an instance takes it from there, or keeps the one it had when an
+// incremental poll lists it again without its certificate.
+func TestInstanceFQDNFromTheCertificatesHostInstances(t *testing.T) {
+	cert := certview.Certificate{ID: 1, CertHash: "aa", Assets: []certview.Asset{{ID: 9, HostInstances: []certview.HostInstance{
+		{ID: 70, FQDN: "www.example.com"}, {ID: 71}}}}}
+	b := NewBuilder(Options{Thresholds: defaults})
+	b.AddInstances([]certview.Instance{{ID: 70}, {ID: 71}, {ID: 72}})
+	b.AddCertificates([]certview.Certificate{cert}) // after the instances: the order does not matter
+	full := b.Build(epoch, epoch, 0)
+	if got := []string{full.Instances[0].FQDN, full.Instances[1].FQDN, full.Instances[2].FQDN}; got[0] != "www.example.com" || got[1] != "" || got[2] != "" {
+		t.Fatalf("fqdns %q", got)
+	}
+	inc := NewBuilder(Options{Thresholds: defaults})
+	inc.AddInstances([]certview.Instance{{ID: 70, Grade: "B"}}) // rescanned, its certificate not listed again
+	merged := inc.Merge(full, false, false, epoch, epoch.Add(time.Hour), 0)
+	if merged.Instances[0].FQDN != "www.example.com" || merged.Instances[0].Grade != "B" {
+		t.Fatalf("after an incremental poll: %+v", merged.Instances[0])
+	}
+}

@@ -48,6 +48,8 @@ type Listing struct {
 	// snapshot.Builder.BuildOver).
 	TouchedInstances    []int64
 	TouchedCertificates []string
+	// FQDNs are the host instances' fqdns the certificates listed so far named.
+	FQDNs map[int64]string
 }
 
 // SaveListing writes a checkpoint to path atomically, as Save does.

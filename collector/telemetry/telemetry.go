@@ -37,6 +37,7 @@ type Telemetry struct {
 	apiVersion      *prometheus.GaugeVec
 	deprecated      *prometheus.GaugeVec
 	sunset          *prometheus.GaugeVec
+	coerced         *prometheus.CounterVec
 	listingCalls    *prometheus.GaugeVec
 	listingRecords  *prometheus.GaugeVec
 	listingExpected *prometheus.GaugeVec
@@ -127,6 +128,10 @@ func New() *Telemetry {
 			Help: "When the CertView API said an API version stops answering (its Sunset header), as a Unix timestamp. Cached from the last response.",
 		}, []string{"endpoint", "version"}),
 	}
+	t.coerced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "qualys_certview_api_records_coerced_total",
+		Help: "Records the API sent with a value of an unexpected but readable type (a number as a string, one value for a list), kept with the value read as meant, by endpoint. Counted live by the exporter.",
+	}, []string{"endpoint"})
 	t.listingCalls = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "qualys_certview_full_listing_api_calls",
 		Help: "Listing calls the full listing in progress (or the last one) has made so far, per API endpoint, across polls and restarts. Set by the poll loop.",
@@ -151,7 +156,7 @@ func New() *Telemetry {
 func (t *Telemetry) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves,
 		t.apiVersion, t.deprecated, t.sunset, t.lastPollKind, t.lastPollCalls, t.lastPollRecords, t.lastFull, t.watermark,
-		t.incrementalOff, t.filterIgnored, t.ownerDropped, t.listingCalls, t.listingRecords, t.listingExpected, t.listingRunning}
+		t.incrementalOff, t.filterIgnored, t.ownerDropped, t.listingCalls, t.listingRecords, t.listingExpected, t.listingRunning, t.coerced}
 }
 
 // Hooks returns the client hooks that feed the telemetry.
@@ -173,6 +178,9 @@ func (t *Telemetry) Hooks() certview.Hooks {
 		},
 		Skip: func(e certview.SkipEvent) {
 			t.skipped.WithLabelValues(e.Endpoint).Inc()
+		},
+		Coerce: func(e certview.CoerceEvent) {
+			t.coerced.WithLabelValues(e.Endpoint).Add(float64(e.Records))
 		},
 		Version: func(e certview.VersionEvent) {
 			// One series per endpoint: the version in use replaces the previous one.
@@ -231,6 +239,7 @@ func (t *Telemetry) seed() {
 	}
 	for _, ep := range []string{certview.EndpointCertificates, certview.EndpointInstances} {
 		t.skipped.WithLabelValues(ep)
+		t.coerced.WithLabelValues(ep)
 		t.filterIgnored.WithLabelValues(ep)
 	}
 	// Every reason exists from the start, so that increase() sees the first failure.
@@ -320,4 +329,4 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+func unixSeconds(t time.Time) float64 { return certview.UnixSeconds(t) }
