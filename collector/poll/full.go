@@ -27,6 +27,7 @@ type fullListing struct {
 	builder *snapshot.Builder
 	touched snapshot.Touched
 	saved   time.Time // when the checkpoint was last written
+	waits   int64     // the rate-limit waits counted then
 }
 
 // endpoints are the two listings a poll makes, in the order they are reported.
@@ -240,20 +241,22 @@ func (f *fullListing) expectedCalls(endpoint string, pageSize int) int {
 	return 0
 }
 
-// checkpoint saves the listing beside the snapshot file: at most once a minute while it
-// runs (the ranges done are kept), and always when force is set (the poll ends with the
-// listing unfinished).
+// checkpoint saves the listing beside the snapshot file as ranges end: after each one
+// when the rate limit paces the listing (the calls are what is scarce, and a save costs
+// none), else at most once a minute (a fast listing would spend its time saving); and
+// always when force is set (the poll ends with the listing unfinished).
 func (s *Loop) checkpoint(f *fullListing, force bool) {
 	if s.opts.SnapshotPath == "" {
 		return
 	}
 	now := s.opts.Clock.Now()
+	waits := s.opts.Telemetry.Progress().Waits
 	f.mu.Lock()
-	if !force && now.Sub(f.saved) < time.Minute {
+	if !force && now.Sub(f.saved) < time.Minute && waits == f.waits {
 		f.mu.Unlock()
 		return
 	}
-	f.saved = now
+	f.saved, f.waits = now, waits
 	l := &store.Listing{Origin: f.origin, Started: f.started, Plans: map[string]store.RangePlan{}, Records: f.builder.Partial(),
 		FQDNs: f.builder.FQDNs()}
 	for ep, p := range f.plans {
