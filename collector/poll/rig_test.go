@@ -3,6 +3,7 @@ package poll
 import (
 	"bytes"
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -160,3 +161,10 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 type fixed struct{}
 
 func (fixed) Health() telemetry.Health { return telemetry.Health{} }
+
+func writeFile(path string) error { return os.WriteFile(path, []byte("partial"), 0o600) }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

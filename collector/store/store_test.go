@@ -141,3 +141,56 @@ func TestVersion1SnapshotLoadsWithoutWatermark(t *testing.T) {
 		t.Fatalf("version 1 loaded with a watermark %v, full start %v, tags %v", got.Watermark, got.FullStarted, got.TagsListed)
 	}
 }
+
+// A small file that inflates to far more than a snapshot of its size could is refused
+// once past the limit, naming it, not decoded whole: a gzip bomb cannot take the memory.
+func TestInflationIsBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "snapshot")
+	bomb := struct{ Filler string }{strings.Repeat("a", 100<<20)}
+	if err := saveFile(path, snapshotMagic, SnapshotVersion, bomb); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	_, err := Load(path, nil)
+	if err == nil || !strings.Contains(err.Error(), "inflates past") {
+		t.Fatalf("a %d-byte file inflating to 100 MiB: %v", st.Size(), err)
+	}
+}
+
+// What an interrupted save left beside the file is removed; nothing else is.
+func TestCleanTempRemovesLeftoversOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "snapshot")
+	for _, name := range []string{".snapshot.tmp-1", ".snapshot.tmp-22", "snapshot", "other", ".other.tmp-1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := CleanTemp(path)
+	if err != nil || n != 2 {
+		t.Fatalf("removed %d, %v; want the 2 leftovers", n, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, ",") != ".other.tmp-1,other,snapshot" {
+		t.Fatalf("left %v", left)
+	}
+}
+
+// A snapshot keeps its origin through the file.
+func TestOriginRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "snapshot")
+	s := generated(t)
+	records := s.Records
+	records.Origin = snapshot.Fingerprint{Subscription: "sub", Content: "content"}
+	if err := Save(path, snapshot.Restore(records, nil)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path, nil)
+	if err != nil || got.Origin != records.Origin {
+		t.Fatalf("origin %+v, %v", got.Origin, err)
+	}
+}
