@@ -42,8 +42,9 @@ type Certificate struct {
 	WeakKey       bool
 	WeakSignature bool
 
-	// What successors and the issuer chain are found by (records saved before they were
-	// kept load with them empty: no successors, no chain, until the next full listing).
+	// What successors and the issuer chain are found by. Records saved before they were
+	// kept load with them empty: until the next full listing, such certificates match
+	// successors by subject name and organization alone, and name no issuer.
 	DN                 string // the subject's distinguished name, as the API sent it; "" when none
 	SANs               string // the subject alternative names of every type: lower-cased, sorted, unique, one per line
 	IssuerCertHash     string // the issuer's certhash, when the record names it
