@@ -21,6 +21,12 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *snapshot.Snapshot, now time.
 	lw.single(famSelfSigned, float64(s.SelfSigned))
 	lw.single(famWeakKey, float64(s.WeakKey))
 	lw.single(famWeakSignature, float64(s.WeakSignature))
+	lw.family(famLifetimeOver)
+	for k, days := range snapshot.LifetimeCapDays {
+		lw.raw(famLifetimeOver.name)
+		lw.label1("over_days", strconv.Itoa(days))
+		lw.float(float64(s.LifetimeOver[k]))
+	}
 	lw.family(famInstances)
 	for _, g := range sortedGrades(s.GradeCounts) {
 		lw.raw(famInstances.name)
@@ -54,6 +60,18 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *snapshot.Snapshot, now time.
 			lw.bytes(text)
 			lw.raw("}")
 			lw.float(float64(o.Certificates[c]))
+		}
+		lw.family(famOwnerLifetimeOver)
+		for c, text := range owners {
+			for k, days := range snapshot.LifetimeCapDays {
+				lw.raw(famOwnerLifetimeOver.name)
+				lw.raw(`{over_days="`)
+				lw.raw(strconv.Itoa(days))
+				lw.raw(`",`)
+				lw.bytes(text)
+				lw.raw("}")
+				lw.float(float64(o.LifetimeOver[c][k]))
+			}
 		}
 	}
 }

@@ -26,7 +26,9 @@ type Exporter struct {
 	weakKey, weakSig, instances, protocolSupport     *prometheus.Desc
 	up, lastSuccess, lastAttempt, pollDuration, fail *prometheus.Desc
 	snapshotAge, interval                            *prometheus.Desc
+	successor, servedLeaves, lifetimeOver            *prometheus.Desc
 	ownerInst, ownerCerts, certOwner, instOwner      *prometheus.Desc // nil when owners are off
+	ownerLifetimeOver                                *prometheus.Desc // nil when owners are off
 }
 
 // ExporterOptions choose what the reference exposes.
@@ -68,6 +70,10 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 		served:     d(famCertificateInstances, "certhash"),
 		expiryHist: d(famExpiryHistogram),
 
+		successor:    d(famSuccessor, "certhash", "successor_certhash"),
+		servedLeaves: d(famIssuerServedLeaves, "certhash"),
+		lifetimeOver: d(famLifetimeOver, "over_days"),
+
 		instGrade:    d(famGrade, "instance_id", "certhash", "grade"),
 		instRank:     owned(famGradeRank, "instance_id", "certhash", "grade"),
 		trustIgnored: owned(famGradeTrustIgnored, "instance_id", "certhash", "grade"),
@@ -94,6 +100,7 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 	if opts.OwnerLabels != nil {
 		e.ownerInst, e.ownerCerts = owned(famOwnerInstances, "grade"), owned(famOwnerCertificates)
 		e.certOwner, e.instOwner = owned(famCertificateOwner, "certhash"), owned(famInstanceOwner, "instance_id")
+		e.ownerLifetimeOver = owned(famOwnerLifetimeOver, "over_days")
 	}
 	return e
 }
@@ -103,7 +110,8 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{e.notAfter, e.notBefore, e.expiryDays, e.certInfo, e.served, e.expiryHist,
 		e.instGrade, e.instRank, e.trustIgnored, e.instScore, e.instInfo,
 		e.certificates, e.expired, e.expiring, e.selfSigned, e.weakKey, e.weakSig, e.instances, e.protocolSupport,
-		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge, e.interval} {
+		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge, e.interval,
+		e.successor, e.servedLeaves, e.lifetimeOver} {
 		ch <- d
 	}
 	if e.ownerInst != nil {
@@ -111,6 +119,7 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 		ch <- e.ownerCerts
 		ch <- e.certOwner
 		ch <- e.instOwner
+		ch <- e.ownerLifetimeOver
 	}
 }
 
@@ -160,6 +169,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- gauge(e.selfSigned, float64(s.SelfSigned))
 	ch <- gauge(e.weakKey, float64(s.WeakKey))
 	ch <- gauge(e.weakSig, float64(s.WeakSignature))
+	for k, days := range snapshot.LifetimeCapDays {
+		ch <- gauge(e.lifetimeOver, float64(s.LifetimeOver[k]), strconv.Itoa(days))
+	}
 	for g, n := range s.GradeCounts {
 		ch <- gauge(e.instances, float64(n), g)
 	}
@@ -180,6 +192,12 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			ch <- gauge(e.certInfo, 1, c.CertHash, c.CommonName, c.Organization, c.Issuer, c.RootIssuer, c.IssuerCategory,
 				c.SignatureAlgorithm, c.KeyAlgorithm, strconv.Itoa(c.KeySize), strconv.FormatBool(c.SelfSigned), c.Type, c.SerialNumber)
 			ch <- gauge(e.served, float64(c.Served), c.CertHash)
+			if succ, ok := s.Successor(i); ok {
+				ch <- gauge(e.successor, 1, c.CertHash, succ.CertHash)
+			}
+			if n := s.ServedLeaves(i); n > 0 {
+				ch <- gauge(e.servedLeaves, float64(n), c.CertHash)
+			}
 		}
 	}
 	o := s.Owners
@@ -197,6 +215,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 				ch <- gauge(e.ownerInst, float64(o.Instances[snapshot.OwnerGrade{Combo: uint32(c), Grade: g}]), ownerValues(uint32(c), g)...)
 			}
 			ch <- gauge(e.ownerCerts, float64(o.Certificates[c]), ownerValues(uint32(c))...)
+			for k, days := range snapshot.LifetimeCapDays {
+				ch <- gauge(e.ownerLifetimeOver, float64(o.LifetimeOver[c][k]), ownerValues(uint32(c), strconv.Itoa(days))...)
+			}
 		}
 	}
 	if e.perCert && o != nil {

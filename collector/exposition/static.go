@@ -17,6 +17,8 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *snapshot.Snapshot) {
 		e.writeCertTimes(lw, famNotBefore, s, func(c *snapshot.Certificate) time.Time { return c.NotBefore })
 		e.writeCertificateInfo(lw, s)
 		writeCertificateInstances(lw, s)
+		writeSuccessors(lw, s)
+		writeIssuerServedLeaves(lw, s)
 		if s.Owners != nil {
 			writeCertificateOwners(lw, s, owners)
 		}
@@ -55,6 +57,49 @@ func writeCertificateInstances(lw *lineWriter, s *snapshot.Snapshot) {
 		lw.raw(famCertificateInstances.name)
 		lw.label1("certhash", c.CertHash)
 		lw.float(float64(c.Served))
+		lw.flushIfFull()
+	}
+}
+
+// writeSuccessors writes a series for each certificate that has a successor; the family
+// is left out when none has.
+func writeSuccessors(lw *lineWriter, s *snapshot.Snapshot) {
+	started := false
+	for i := range s.Certificates {
+		succ, ok := s.Successor(i)
+		if !ok {
+			continue
+		}
+		if !started {
+			lw.family(famSuccessor)
+			started = true
+		}
+		lw.raw(famSuccessor.name)
+		lw.raw(`{certhash="`)
+		lw.escaped(s.Certificates[i].CertHash)
+		lw.raw(`",successor_certhash="`)
+		lw.escaped(succ.CertHash)
+		lw.raw("\"} 1\n")
+		lw.flushIfFull()
+	}
+}
+
+// writeIssuerServedLeaves writes the served certificates that depend on each
+// certificate, for those with any; the family is left out when none has.
+func writeIssuerServedLeaves(lw *lineWriter, s *snapshot.Snapshot) {
+	started := false
+	for i := range s.Certificates {
+		n := s.ServedLeaves(i)
+		if n == 0 {
+			continue
+		}
+		if !started {
+			lw.family(famIssuerServedLeaves)
+			started = true
+		}
+		lw.raw(famIssuerServedLeaves.name)
+		lw.label1("certhash", s.Certificates[i].CertHash)
+		lw.float(float64(n))
 		lw.flushIfFull()
 	}
 }

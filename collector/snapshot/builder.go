@@ -166,6 +166,7 @@ func (b *Builder) AddCertificates(page []certview.Certificate) {
 			WeakKey:            WeakKey(alg, c.KeySize, b.opts.Thresholds),
 			WeakSignature:      WeakSignature(c.SignatureAlgorithm),
 		})
+		b.keepSubject(&b.certs[len(b.certs)-1], c)
 		if b.tags {
 			for k := range c.Assets {
 				b.keepTags(c.Assets[k].ID, c.Assets[k].Tags.Names())

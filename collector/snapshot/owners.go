@@ -112,6 +112,9 @@ type Owners struct {
 	// the certificates per combination (a certificate counts once in each of its).
 	Instances    map[OwnerGrade]int
 	Certificates []int
+	// LifetimeOver counts, per combination, the certificates (counted as in
+	// Certificates) whose validity exceeds each of LifetimeCapDays.
+	LifetimeOver [][len(LifetimeCapDays)]int
 }
 
 // OwnerGrade keys Owners.Instances.
@@ -225,6 +228,7 @@ func (o *Owners) count(s *Snapshot) {
 	}
 	o.Certificate = make([][]uint32, len(s.Certificates))
 	o.Certificates = make([]int, len(o.Combos))
+	o.LifetimeOver = make([][len(LifetimeCapDays)]int, len(o.Combos))
 	unserved := []uint32{0}
 	for i := range s.Certificates {
 		list := served[s.Certificates[i].CertHash]
@@ -233,8 +237,14 @@ func (o *Owners) count(s *Snapshot) {
 		}
 		slices.Sort(list)
 		o.Certificate[i] = list
+		over := lifetimeOver(&s.Certificates[i])
 		for _, c := range list {
 			o.Certificates[c]++
+			for k, yes := range over {
+				if yes {
+					o.LifetimeOver[c][k]++
+				}
+			}
 		}
 	}
 }

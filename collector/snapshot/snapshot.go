@@ -11,6 +11,7 @@ package snapshot
 import (
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview"
@@ -40,6 +41,14 @@ type Certificate struct {
 	Served        int
 	WeakKey       bool
 	WeakSignature bool
+
+	// What successors and the issuer chain are found by. Records saved before they were
+	// kept load with them empty: until the next full listing, such certificates match
+	// successors by subject name and organization alone, and name no issuer.
+	DN                 string // the subject's distinguished name, as the API sent it; "" when none
+	SANs               string // the subject alternative names of every type: lower-cased, sorted, unique, one per line
+	IssuerCertHash     string // the issuer's certhash, when the record names it
+	RootIssuerCertHash string // the root issuer's certhash, when the record names it
 }
 
 // Instance is one server instance in a snapshot.
@@ -124,6 +133,11 @@ type Snapshot struct {
 	ProtocolCounts [6]int         // instances supporting each certview.Protocol
 	notAfter       []int64        // sorted unix seconds, for scrape-time expiry counts
 
+	// LifetimeOver counts the certificates whose validity exceeds each of LifetimeCapDays.
+	LifetimeOver [len(LifetimeCapDays)]int
+	successor    []int32 // each certificate's successor, by index; -1 when none
+	servedLeaves []int32 // served certificates naming each as their issuer or root issuer
+
 	// Owners is resolved from AssetTags by the owner rules the snapshot was made with;
 	// nil when owners are off or the records carry no tags.
 	Owners *Owners
@@ -179,8 +193,8 @@ func (s *Snapshot) WithOwners(rules *OwnerRules) *Snapshot {
 	return &out
 }
 
-// assemble sorts and de-duplicates the records, derives the counts and resolves the
-// owners. It owns the slices in r.
+// assemble sorts and de-duplicates the records, derives the counts, the lifetimes, the
+// successors and the issuer chain, and resolves the owners. It owns the slices in r.
 func assemble(r Records, rules *OwnerRules) *Snapshot {
 	s := &Snapshot{Records: r, GradeCounts: make(map[string]int, len(Grades))}
 	certs, ins := r.Certificates, r.Instances
@@ -224,7 +238,14 @@ func assemble(r Records, rules *OwnerRules) *Snapshot {
 	}
 	for i := range kept {
 		kept[i].Served = max(kept[i].InstanceCount, naming[kept[i].CertHash])
+		for k, over := range lifetimeOver(&kept[i]) {
+			if over {
+				s.LifetimeOver[k]++
+			}
+		}
 	}
+	s.successor = successors(kept)
+	s.servedLeaves = servedLeaves(kept)
 	s.Owners = resolveOwners(s, rules)
 	return s
 }
@@ -257,6 +278,8 @@ func (b *Builder) sanitise(r *Records) {
 			*p = b.share(*p)
 		}
 		c.CommonName, c.SerialNumber = label(c.CommonName), label(c.SerialNumber)
+		c.IssuerCertHash, c.RootIssuerCertHash = b.share(c.IssuerCertHash), b.share(c.RootIssuerCertHash)
+		c.DN, c.SANs = strings.TrimSpace(c.DN), normaliseSANs(c.SANs)
 	}
 	for i := range r.Instances {
 		in := &r.Instances[i]
