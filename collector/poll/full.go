@@ -26,8 +26,12 @@ type fullListing struct {
 	plans   map[string]*rangePlan
 	builder *snapshot.Builder
 	touched snapshot.Touched
-	saved   time.Time // when the checkpoint was last written
+	saved   time.Time // when the checkpoint was last taken
 	waits   int64     // the rate-limit waits counted then
+	taken   int       // checkpoints taken
+
+	saveMu  sync.Mutex // one write of the checkpoint at a time
+	written int        // the newest checkpoint written
 }
 
 // endpoints are the two listings a poll makes, in the order they are reported.
@@ -104,22 +108,38 @@ func (f *fullListing) list(ctx context.Context, s *Loop, endpoint string, budget
 			return nil // this poll's share is spent: the next poll goes on from here
 		}
 		if !deadline.IsZero() && !s.fitsBefore(endpoint, pages+1, deadline) {
+			if spent == 0 && f.shrink(plan, s.opts.PageSize) {
+				continue // no range of this size fits this poll: try one half as large
+			}
 			outOfTime.Store(true)
 			return nil
 		}
 		stage := s.newBuilder()
 		ids, st, err := s.listStep(ctx, endpoint, step, f.ranged, stage)
 		spent += st.Pages
+		full := step.Probe && st.Pages >= step.Pages && lastPageFull(st, step, s.opts.PageSize)
 		f.mu.Lock()
 		plan.Pages += st.Pages
-		if err == nil {
-			f.builder.Absorb(stage)
-			if !step.Probe || !lastPageFull(st, step, s.opts.PageSize) {
-				plan.Records += st.Records // a full probe's records are listed again by the ranges
+		switch {
+		case err != nil:
+			if errors.As(context.Cause(ctx), new(*TimeoutError)) {
+				plan.shrink(s.opts.PageSize) // cut short by the timeout: the rest in smaller ranges
 			}
+		case f.ranged && !step.whole() && !step.holds(ids):
+			// Ids outside the range (the API ignored the filter), or records without an id,
+			// which no range selects: this API is listed whole, in one range.
+			plan.listWhole()
+			level.Warn(s.opts.Logger).Log("msg", "the API answered an id range with records outside it or without an id; this listing takes the API whole",
+				"endpoint", endpoint)
+		case full:
+			// A full probe's records are listed again by the ranges, later and so fresher:
+			// only its ids are kept, as the sample that plans them.
+			plan.finished(step, ids, true)
+		default:
+			f.builder.Absorb(stage)
+			plan.Records += st.Records
 			if f.ranged {
-				// A probe cut at its last page found that page full.
-				plan.finished(step, ids, step.Probe && st.Pages >= step.Pages && lastPageFull(st, step, s.opts.PageSize))
+				plan.finished(step, ids, false)
 			} else {
 				plan.Done, plan.Ranges = true, 1
 			}
@@ -133,14 +153,21 @@ func (f *fullListing) list(ctx context.Context, s *Loop, endpoint string, budget
 	}
 }
 
-// lastPageFull says whether a probe's last page was full: it held every record of its
-// pages but the short page's.
+// shrink halves plan's ranges, under the lock.
+func (f *fullListing) shrink(plan *rangePlan, pageSize int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return plan.shrink(pageSize)
+}
+
+// lastPageFull says whether all of a probe's pages were full, the last one included:
+// then more records lie above what it listed.
 func lastPageFull(st certview.ListStats, step idRange, pageSize int) bool {
 	return st.Records+st.Duplicates+st.Skipped >= step.Pages*pageSize
 }
 
 // errProbeEnd ends a probe after its pages.
-var errProbeEnd = errors.New("probe: one page")
+var errProbeEnd = errors.New("probe: its pages listed")
 
 // listStep lists one step of endpoint's plan into stage and returns the ids it held.
 // Without ranges (ranged false) the step is the whole API.
@@ -257,6 +284,8 @@ func (s *Loop) checkpoint(f *fullListing, force bool) {
 		return
 	}
 	f.saved, f.waits = now, waits
+	f.taken++
+	seq := f.taken
 	l := &store.Listing{Origin: f.origin, Started: f.started, Plans: map[string]store.RangePlan{}, Records: f.builder.Partial(),
 		FQDNs: f.builder.FQDNs()}
 	for ep, p := range f.plans {
@@ -270,6 +299,13 @@ func (s *Loop) checkpoint(f *fullListing, force bool) {
 		l.TouchedCertificates = append(l.TouchedCertificates, h)
 	}
 	f.mu.Unlock()
+	// Both APIs' listings checkpoint: an older checkpoint must not replace a newer one.
+	f.saveMu.Lock()
+	defer f.saveMu.Unlock()
+	if seq < f.written {
+		return
+	}
+	f.written = seq
 	if err := store.SaveListing(store.ListingPath(s.opts.SnapshotPath), l); err != nil {
 		level.Warn(s.opts.Logger).Log("msg", "saving the full listing's checkpoint failed; a restart would start it over", "err", err)
 	}
@@ -285,9 +321,9 @@ func (s *Loop) resumeFullListing(l *store.Listing) *fullListing {
 		if !ok {
 			p = store.RangePlan{After: math.MinInt64}
 		}
-		if p.PerRange <= 0 {
-			p.PerRange = s.pagesPerRange()*s.opts.PageSize - 1
-		}
+		// Ranges no larger than this configuration lists (its timeout or budget may be
+		// tighter than the one that planned them).
+		p.PerRange = min(max(p.PerRange, 1), max(s.pagesPerRange()*s.opts.PageSize-1, 1))
 		f.ranged = f.ranged && (p.Ranged || !ok)
 		f.plans[ep] = &rangePlan{After: p.After, Bounds: p.Bounds, Width: p.Width, Done: p.Done, Ranges: p.Ranges,
 			PerRange: p.PerRange, FirstProbe: 1, Pages: p.Pages, Records: p.Total, Known: p.Known}

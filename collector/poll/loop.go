@@ -28,7 +28,8 @@ import (
 type Lister interface {
 	ListCertificates(ctx context.Context, fn func([]certview.Certificate) error) (certview.ListStats, error)
 	ListInstances(ctx context.Context, fn func([]certview.Instance) error) (certview.ListStats, error)
-	// The Where listings AND the terms onto the configured filters (incremental polls).
+	// The Where listings AND the terms onto the configured filters (incremental polls,
+	// and the id ranges of full listings).
 	ListCertificatesWhere(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Certificate) error) (certview.ListStats, error)
 	ListInstancesWhere(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Instance) error) (certview.ListStats, error)
 	// Narrowable says why the configured filters cannot take more terms, if they cannot.
@@ -171,6 +172,11 @@ func (s *Loop) CarryOver(prev *Loop) {
 	prev.pollMu.Lock()
 	if f := prev.full; f != nil && f.origin == s.opts.Origin {
 		s.full = f
+		f.mu.Lock()
+		for _, p := range f.plans { // no larger than this configuration's ranges
+			p.PerRange = min(p.PerRange, max(s.pagesPerRange()*s.opts.PageSize-1, 1))
+		}
+		f.mu.Unlock()
 	}
 	prev.pollMu.Unlock()
 	h := prev.Health()
@@ -225,7 +231,9 @@ func (s *Loop) LoadSaved() {
 			level.Info(s.opts.Logger).Log("msg", "removed the temporary files of an interrupted save", "path", path, "files", n, "err", err)
 		}
 	}
-	s.loadListing()
+	if s.full == nil { // a listing carried over from the loop this one replaced is newer
+		s.loadListing()
+	}
 	snap, err := store.Load(s.opts.SnapshotPath, s.opts.Owners)
 	switch {
 	case errors.Is(err, store.ErrNoSnapshot):
@@ -393,7 +401,7 @@ func (s *Loop) Poll(ctx context.Context) error {
 	stopProgress := s.logProgress(ctx, start, before)
 	r := s.runPlan(ctx, plan, prev, start)
 	stopProgress()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && (r.err != nil || r.made == nil) {
 		r.err = context.Cause(ctx) // a stall or the timeout, not the cancellation it caused
 	}
 	took := s.opts.Clock.Since(start)

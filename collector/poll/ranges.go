@@ -63,7 +63,7 @@ type rangePlan struct {
 // newRangePlan plans a listing from the ids the previous snapshot held (nil: none), in
 // ranges of pages pages of pageSize records.
 func newRangePlan(known []int64, pages, pageSize int) *rangePlan {
-	perRange := pages*pageSize - 1
+	perRange := max(pages*pageSize-1, 1)
 	p := &rangePlan{After: math.MinInt64, Known: len(known), PerRange: perRange, FirstProbe: min(firstProbePages, max(1, pages/2))}
 	if len(known) > 0 && len(known) <= perRange {
 		p.Bounds = []int64{math.MaxInt64} // one range holds it all: a plain listing
@@ -83,6 +83,9 @@ func newRangePlan(known []int64, pages, pageSize int) *rangePlan {
 
 // next is the step to list, and false when the listing is done.
 func (p *rangePlan) next() (idRange, bool) {
+	for len(p.Bounds) > 0 && p.Bounds[0] <= p.After {
+		p.Bounds = p.Bounds[1:] // a bound at or below what is listed (a damaged plan) is passed
+	}
 	switch {
 	case p.Done:
 		return idRange{}, false
@@ -111,7 +114,7 @@ func (p *rangePlan) finished(r idRange, ids []int64, full bool) {
 		// that a gap below the sample is crossed in one range.
 		sorted := slices.Clone(ids)
 		slices.Sort(sorted)
-		p.Width = int64(p.PerRange) * medianGap(sorted)
+		p.Width = mulCapped(int64(p.PerRange), medianGap(sorted))
 		if len(sorted) > 0 {
 			// From the lower quartile, not the lowest: a few stray low ids (a sparse region
 			// below the dense one) would otherwise make the range reach only them.
@@ -119,7 +122,7 @@ func (p *rangePlan) finished(r idRange, ids []int64, full bool) {
 		}
 		return
 	}
-	p.After = r.Upto
+	p.After = max(p.After, r.Upto)
 	if r.Upto == math.MaxInt64 {
 		p.Done = true
 		return
@@ -143,7 +146,8 @@ func (p *rangePlan) finished(r idRange, ids []int64, full bool) {
 		w := p.Width
 		if w > 0 {
 			scaled := float64(w) * float64(want) / float64(n)
-			w = int64(math.Min(math.Max(scaled, float64(w)/8), float64(w)*8))
+			scaled = math.Min(math.Max(scaled, float64(w)/8), float64(w)*8)
+			w = int64(math.Min(scaled, float64(math.MaxInt64/2)))
 		}
 		p.Width = max(w, 1)
 	}
@@ -156,10 +160,61 @@ func medianGap(sorted []int64) int64 {
 	}
 	gaps := make([]int64, 0, len(sorted)-1)
 	for i := 1; i < len(sorted); i++ {
-		gaps = append(gaps, sorted[i]-sorted[i-1])
+		g := sorted[i] - sorted[i-1]
+		if g < 0 { // overflowed: ids at both ends of the int64 range
+			g = math.MaxInt64 / 2
+		}
+		gaps = append(gaps, g)
 	}
 	slices.Sort(gaps)
 	return max(gaps[len(gaps)/2], 1)
+}
+
+// holds says whether every id lies in r (After, Upto], none missing (0): what an API that
+// keeps the range filter answers.
+func (r idRange) holds(ids []int64) bool {
+	for _, id := range ids {
+		if id == 0 || id <= r.After || id > r.Upto {
+			return false
+		}
+	}
+	return true
+}
+
+// whole says whether r is every id (a plan that lists its API whole).
+func (r idRange) whole() bool { return r.After == math.MinInt64 && r.Upto == math.MaxInt64 && !r.Probe }
+
+// listWhole makes the rest of the plan one range of every id, from the start: for an API
+// whose answers cannot be cut by id. The ranges done are listed again.
+func (p *rangePlan) listWhole() {
+	p.After, p.Bounds, p.Width = math.MinInt64, []int64{math.MaxInt64}, 0
+}
+
+// shrink halves the ranges still to list: a range that did not fit in a poll (its
+// poll.timeout or its share of the budget) is listed in two.
+func (p *rangePlan) shrink(pageSize int) bool {
+	if p.PerRange < pageSize {
+		return false
+	}
+	p.PerRange = max(p.PerRange/2, 1)
+	p.Width = max(p.Width/2, 0)
+	if len(p.Bounds) > 0 && p.After != math.MinInt64 {
+		if mid := p.After + (p.Bounds[0]-p.After)/2; mid > p.After && mid < p.Bounds[0] {
+			p.Bounds = append([]int64{mid}, p.Bounds...)
+		}
+	}
+	return true
+}
+
+// mulCapped is a*b for positive a and b, at most math.MaxInt64/2.
+func mulCapped(a, b int64) int64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	if a > math.MaxInt64/2/b {
+		return math.MaxInt64 / 2
+	}
+	return a * b
 }
 
 // addCapped is a+b, at most math.MaxInt64-1 (MaxInt64 means no upper bound).

@@ -173,9 +173,9 @@ func Read(r io.Reader, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
 }
 
 // inflateLimit bounds what a payload of n bytes may inflate to: gob and gzip make a
-// snapshot about five times smaller, so sixty-four times is far above any real file and
+// snapshot about five times smaller, so thirty-two times is far above any real file and
 // far below what a gzip bomb would unpack.
-func inflateLimit(n uint64) int64 { return int64(min(64*n+64<<20, 8*maxSnapshotBytes)) }
+func inflateLimit(n uint64) int64 { return int64(min(32*n+64<<20, 8*maxSnapshotBytes)) }
 
 // readFile checks the header of a file written by saveFile (what names the kind of file
 // in errors) and decodes its payload into v; it returns the file's format version. The
