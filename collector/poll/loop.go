@@ -406,15 +406,22 @@ func (s *Loop) Poll(ctx context.Context) error {
 	}
 	took := s.opts.Clock.Since(start)
 	s.opts.Telemetry.SetLastPoll(r.kind, r.stats)
-	if r.made != nil {
-		s.save(r.made) // what the poll made before it failed is good
-	}
 	if r.err != nil {
 		s.failed(r.kind, start, took, r.err)
-		return r.err
+	} else {
+		s.succeeded(r, start, took, before)
 	}
-	s.succeeded(r, start, took, before)
-	return nil
+	if r.made != nil {
+		s.save(r.made) // what the poll made is good, even when a later part of it failed
+	}
+	if s.opts.AfterPoll != nil {
+		if r.err != nil {
+			s.opts.AfterPoll(nil, r.err)
+		} else {
+			s.opts.AfterPoll(s.Snapshot(), nil)
+		}
+	}
+	return r.err
 }
 
 // pollResult is what a poll did.
@@ -515,9 +522,6 @@ func (s *Loop) failed(kind string, start time.Time, took time.Duration, err erro
 	s.opts.Telemetry.PollEnded(reason)
 	level.Error(s.opts.Logger).Log("msg", "poll failed; keeping the previous snapshot", "kind", kind, "reason", reason, "err", err,
 		"duration", took.Round(time.Millisecond), "consecutive_failures", failures, "have_snapshot", s.Ready())
-	if s.opts.AfterPoll != nil {
-		s.opts.AfterPoll(nil, err)
-	}
 }
 
 // makeCurrent publishes snap and makes it the loop's snapshot.
@@ -562,9 +566,6 @@ func (s *Loop) succeeded(r pollResult, start time.Time, took time.Duration, befo
 		"skipped", certStats.Skipped+instStats.Skipped, "duplicates", certStats.Duplicates+instStats.Duplicates,
 		"rate_limit_waits", done.Waits, "waited", done.Waited, "duration", took.Round(time.Millisecond))
 	s.checkBudget(len(snap.Certificates), len(snap.Instances))
-	if s.opts.AfterPoll != nil {
-		s.opts.AfterPoll(snap, nil)
-	}
 }
 
 // publish hands snap to Options.Publish, when set.
