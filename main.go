@@ -229,10 +229,11 @@ func slogLevel(lvl string) slog.Level {
 	return l
 }
 
-// logWarnings logs what a valid configuration still warns about (an http:// api_url).
+// logWarnings logs what a valid configuration still warns about (an http:// api_url, a
+// poll.timeout too short for a large listing).
 func logWarnings(logger log.Logger, cfg *config.Config) {
 	for _, w := range cfg.Warnings() {
-		level.Warn(logger).Log("msg", "insecure configuration", "warning", w)
+		level.Warn(logger).Log("msg", "configuration warning", "warning", w)
 	}
 }
 

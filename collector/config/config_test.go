@@ -130,3 +130,19 @@ func TestPasswordFromFileOrEnvironment(t *testing.T) {
 		t.Fatal("Secret prints its value")
 	}
 }
+
+// --config.check and the log say, with the numbers, how large a full listing a
+// poll.timeout fits at the configured rate.
+func TestPollTimeoutWarningSaysWhatItFits(t *testing.T) {
+	c, err := Parse("c.yml", []byte(strings.Replace(minimal, "  interval: 1h\n", "  interval: 1h\n  timeout: 30m\n", 1)), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "poll.timeout: 30m at rate_limit 300 per 1h fits a full listing of at most about 300 calls per API (59800 records") {
+		t.Fatalf("warnings %q", w)
+	}
+	if c, _ := Parse("c.yml", []byte(minimal), env(nil)); len(c.Warnings()) != 0 {
+		t.Fatalf("no timeout, yet %q", c.Warnings())
+	}
+}

@@ -30,7 +30,8 @@ func loopback(host string) bool {
 }
 
 // Warnings are what a valid configuration should still say when it is loaded: an
-// http:// api_url, allowed on loopback or by qualys.allow_insecure_http.
+// http:// api_url, allowed on loopback or by qualys.allow_insecure_http, and how large a
+// full listing poll.timeout lets one poll finish.
 func (c *Config) Warnings() []string {
 	var out []string
 	if w := c.timeoutWarning(); w != "" {
