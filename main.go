@@ -81,27 +81,10 @@ func run(args []string) int {
 			"certificates", *demoCerts, "instances", *demoInstances, "interval", *demoInterval,
 			"full_interval", *cfg.Poll.FullInterval, "churn_per_interval", demoChurnText)
 	} else {
-		// Loaded aside, so that SIGTERM and SIGINT end the process even while a file
-		// is being read (the reads are bounded, and refuse pipes and devices, but a
-		// file system can still hang).
-		type result struct {
-			cfg *config.Config
-			err error
+		var code int
+		if cfg, code = loadAtStart(ctx, logger, *configFile); cfg == nil {
+			return code
 		}
-		done := make(chan result, 1)
-		go func() { c, err := config.Load(*configFile); done <- result{c, err} }()
-		select {
-		case r := <-done:
-			if r.err != nil {
-				level.Error(logger).Log("msg", "invalid configuration", "err", r.err)
-				return 1
-			}
-			cfg = r.cfg
-		case <-ctx.Done():
-			level.Info(logger).Log("msg", "stopped during start-up, before the configuration was loaded")
-			return 0
-		}
-		logWarnings(logger, cfg)
 	}
 	if *configCheck {
 		level.Info(logger).Log("msg", "configuration is valid", "file", *configFile)
@@ -109,20 +92,9 @@ func run(args []string) int {
 	}
 
 	level.Info(logger).Log("msg", "starting certview_exporter", "version", version.Info(), "build_context", version.BuildContext())
-	if os.Getenv("GOGC") == "" {
-		// A poll holds the served snapshot and the one it builds; collecting at half the
-		// live heap's growth, not all of it, keeps the peak near 1.5x that instead of 2x.
-		debug.SetGCPercent(50)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		limit, err := units.ParseBase2Bytes(*memoryLimit)
-		if err != nil || limit < 0 {
-			level.Error(logger).Log("msg", "invalid --runtime.memory-limit", "value", *memoryLimit, "err", err)
-			return 2
-		}
-		if limit > 0 {
-			debug.SetMemoryLimit(int64(limit))
-		}
+	if err := tuneRuntime(*memoryLimit); err != nil {
+		level.Error(logger).Log("msg", "invalid --runtime.memory-limit", "value", *memoryLimit, "err", err)
+		return 2
 	}
 
 	telemetry := telemetry.New()
@@ -153,20 +125,7 @@ func run(args []string) int {
 	if *demo {
 		load = func() (*config.Config, error) { return cfg, nil }
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				level.Info(logger).Log("msg", "SIGHUP: reloading the configuration", "file", *configFile)
-				_ = svc.ReloadFrom(load)
-			}
-		}
-	}()
+	defer reloadOnSIGHUP(ctx, logger, svc, load, *configFile)()
 
 	pollDone := make(chan struct{})
 	go func() { defer close(pollDone); svc.Run(ctx) }()
@@ -184,15 +143,91 @@ func run(args []string) int {
 		return 1
 	}
 	slogger := slog.New(sloggokit.NewGoKitHandler(base, slogLevel(*logLevel)))
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(server, webFlags, slogger) }()
+	code := serveUntilDone(ctx, logger, server, func() error { return web.ListenAndServe(server, webFlags, slogger) })
+	stop()
+	<-pollDone
+	level.Info(logger).Log("msg", "stopped")
+	return code
+}
 
+// loadAtStart loads the configuration file beside the signal handling, so that SIGTERM
+// and SIGINT end the process even while a file is being read (the reads are bounded, and
+// refuse pipes and devices, but a file system can still hang). A nil configuration comes
+// with the exit code.
+func loadAtStart(ctx context.Context, logger log.Logger, path string) (*config.Config, int) {
+	type result struct {
+		cfg *config.Config
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { c, err := config.Load(path); done <- result{c, err} }()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			level.Error(logger).Log("msg", "invalid configuration", "err", r.err)
+			return nil, 1
+		}
+		logWarnings(logger, r.cfg)
+		return r.cfg, 0
+	case <-ctx.Done():
+		level.Info(logger).Log("msg", "stopped during start-up, before the configuration was loaded")
+		return nil, 0
+	}
+}
+
+// tuneRuntime sets the garbage collector's pace and the soft memory limit, unless GOGC
+// and GOMEMLIMIT set them.
+func tuneRuntime(memoryLimit string) error {
+	if os.Getenv("GOGC") == "" {
+		// A poll holds the served snapshot and the one it builds; collecting at half the
+		// live heap's growth, not all of it, keeps the peak near 1.5x that instead of 2x.
+		debug.SetGCPercent(50)
+	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	limit, err := units.ParseBase2Bytes(memoryLimit)
+	if err == nil && limit < 0 {
+		err = errors.New("negative")
+	}
+	if err != nil {
+		return err
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(int64(limit))
+	}
+	return nil
+}
+
+// reloadOnSIGHUP reloads the configuration with load on every SIGHUP until ctx ends; the
+// returned func stops listening.
+func reloadOnSIGHUP(ctx context.Context, logger log.Logger, svc *collector.Service, load func() (*config.Config, error), file string) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				level.Info(logger).Log("msg", "SIGHUP: reloading the configuration", "file", file)
+				_ = svc.ReloadFrom(load)
+			}
+		}
+	}()
+	return func() { signal.Stop(hup) }
+}
+
+// serveUntilDone serves with listen until ctx ends (then shuts the server down, waiting
+// up to 10 seconds for the requests in flight) or the server fails; it returns the exit
+// code.
+func serveUntilDone(ctx context.Context, logger log.Logger, server *http.Server, listen func() error) int {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- listen() }()
 	select {
 	case err := <-serveErr:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			level.Error(logger).Log("msg", "HTTP server failed", "err", err)
-			stop()
-			<-pollDone
 			return 1
 		}
 	case <-ctx.Done():
@@ -203,9 +238,6 @@ func run(args []string) int {
 	if err := server.Shutdown(shutdownCtx); err != nil {
 		level.Warn(logger).Log("msg", "HTTP shutdown", "err", err)
 	}
-	stop()
-	<-pollDone
-	level.Info(logger).Log("msg", "stopped")
 	return 0
 }
 
