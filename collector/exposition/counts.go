@@ -24,7 +24,7 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *snapshot.Snapshot, now time.
 	lw.family(famLifetimeOver)
 	for k, days := range snapshot.LifetimeCapDays {
 		lw.raw(famLifetimeOver.name)
-		lw.label1("over_days", strconv.Itoa(days))
+		lw.label1("cap_days", strconv.Itoa(days))
 		lw.float(float64(s.LifetimeOver[k]))
 	}
 	lw.family(famInstances)
@@ -65,7 +65,7 @@ func (e *Exposition) writeCounts(lw *lineWriter, s *snapshot.Snapshot, now time.
 		for c, text := range owners {
 			for k, days := range snapshot.LifetimeCapDays {
 				lw.raw(famOwnerLifetimeOver.name)
-				lw.raw(`{over_days="`)
+				lw.raw(`{cap_days="`)
 				lw.raw(strconv.Itoa(days))
 				lw.raw(`",`)
 				lw.bytes(text)

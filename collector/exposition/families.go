@@ -66,8 +66,8 @@ var (
 	famOwnerCertificates    = fam("owner_certificates", "Certificates per owner (owners.labels): a certificate counts once for each owner among the instances serving it; one no instance serves counts as unowned."+cached)
 	famSuccessor            = fam("certificate_successor_info", "The certificate's successor: the newest certificate of the same subject (the same DN, else the same subject name and organization) with a later start and a later end of validity and, where both carry subject alternative names, all of this one's. Only for certificates that have one; the value is always 1."+cached)
 	famIssuerServedLeaves   = fam("issuer_served_leaves", "Served certificates (instanceCount above 0) that name this certificate, an intermediate or root in the inventory, as their issuer or root issuer by certhash: how many served certificates its expiry breaks. Only for certificates with at least one."+cached)
-	famLifetimeOver         = fam("certificates_lifetime_over_days", "Certificates whose validity (not-after less not-before) exceeds the given number of days: the CA/Browser Forum's caps on public TLS certificates, 200 days from 2026-03-15, 100 from 2027-03-15, 47 from 2029."+cached)
-	famOwnerLifetimeOver    = fam("owner_certificates_lifetime_over_days", "Certificates per owner (owners.labels, counted as in qualys_certview_owner_certificates) whose validity exceeds the given number of days (the CA/Browser Forum's caps)."+cached)
+	famLifetimeOver         = fam("certificates_over_lifetime_cap", "Certificates whose validity (not-after less not-before) exceeds the given number of days: the CA/Browser Forum's caps on public TLS certificates, 200 days from 2026-03-15, 100 from 2027-03-15, 47 from 2029."+cached)
+	famOwnerLifetimeOver    = fam("owner_certificates_over_lifetime_cap", "Certificates per owner (owners.labels, counted as in qualys_certview_owner_certificates) whose validity exceeds the given number of days (the CA/Browser Forum's caps)."+cached)
 	famInstanceInfo         = fam("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached)
 )
 

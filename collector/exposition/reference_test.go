@@ -72,7 +72,7 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 
 		successor:    d(famSuccessor, "certhash", "successor_certhash"),
 		servedLeaves: d(famIssuerServedLeaves, "certhash"),
-		lifetimeOver: d(famLifetimeOver, "over_days"),
+		lifetimeOver: d(famLifetimeOver, "cap_days"),
 
 		instGrade:    d(famGrade, "instance_id", "certhash", "grade"),
 		instRank:     owned(famGradeRank, "instance_id", "certhash", "grade"),
@@ -100,7 +100,7 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 	if opts.OwnerLabels != nil {
 		e.ownerInst, e.ownerCerts = owned(famOwnerInstances, "grade"), owned(famOwnerCertificates)
 		e.certOwner, e.instOwner = owned(famCertificateOwner, "certhash"), owned(famInstanceOwner, "instance_id")
-		e.ownerLifetimeOver = owned(famOwnerLifetimeOver, "over_days")
+		e.ownerLifetimeOver = owned(famOwnerLifetimeOver, "cap_days")
 	}
 	return e
 }

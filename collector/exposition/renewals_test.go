@@ -58,7 +58,7 @@ func TestRenewalsChainAndLifetimesAreServed(t *testing.T) {
 	check("qualys_certview_certificate_successor_info", map[string]float64{"certhash=old,successor_certhash=new": 1})
 	// The three served leaves under int, and under root through it (int itself is not served).
 	check("qualys_certview_issuer_served_leaves", map[string]float64{"certhash=int": 3, "certhash=root": 3})
-	check("qualys_certview_certificates_lifetime_over_days", map[string]float64{"over_days=200": 3, "over_days=100": 3, "over_days=47": 4})
+	check("qualys_certview_certificates_over_lifetime_cap", map[string]float64{"cap_days=200": 3, "cap_days=100": 3, "cap_days=47": 4})
 	if mfs["qualys_certview_certificate_successor_info"].GetHelp() == "" {
 		t.Error("successor_info has no HELP")
 	}
