@@ -109,6 +109,7 @@ func TestStandardTierScaledDown(t *testing.T) {
 	if got := len(mfs["qualys_certview_instance_info"].GetMetric()); got != tierInstances {
 		t.Errorf("%d instances served, want %d", got, tierInstances)
 	}
+	t.Logf("429s: certificates %d, instances %d", srv.Sim.Throttled("certificates"), srv.Sim.Throttled("instances"))
 	for _, ep := range []string{"certificates", "instances"} {
 		if n := srv.Sim.Throttled(ep); n > 1 {
 			t.Errorf("%s: %d calls answered 429; at most the first throttle is allowed", ep, n)

@@ -433,7 +433,7 @@ func (c *Client) call(ctx context.Context, endpoint string, page int, path strin
 			}
 			wait = c.throttleWait(lim, page, info, hdr, throttles)
 			throttles++
-			lim.pause(wait)
+			lim.throttled(wait)
 			c.cfg.Hooks.wait(WaitEvent{Endpoint: endpoint, Page: page, Reason: "throttled", Duration: wait})
 			if err := sleep(ctx, c.cfg.Clock, wait); err != nil {
 				return err

@@ -188,6 +188,7 @@ type limiter struct {
 	external      int
 	externalUntil time.Time
 	pauseUntil    time.Time
+	lag           time.Duration // how far the API's window lags this client's (see throttled)
 	released      chan struct{} // closed when a running call ends
 	remaining     int           // last X-RateLimit-Remaining seen, or Unknown
 }
@@ -271,7 +272,7 @@ func (l *limiter) used(now time.Time) int {
 func (l *limiter) nextSlot(now time.Time) time.Time {
 	next := time.Time{}
 	if len(l.starts) > 0 {
-		next = l.starts[0].Add(l.window)
+		next = l.starts[0].Add(l.window + l.lag)
 	}
 	if now.Before(l.externalUntil) && (next.IsZero() || l.externalUntil.Before(next)) {
 		next = l.externalUntil
@@ -284,7 +285,7 @@ func (l *limiter) nextSlot(now time.Time) time.Time {
 
 func (l *limiter) prune(now time.Time) {
 	cut := 0
-	for cut < len(l.starts) && !l.starts[cut].Add(l.window).After(now) {
+	for cut < len(l.starts) && !l.starts[cut].Add(l.window+l.lag).After(now) {
 		cut++
 	}
 	if cut > 0 {
@@ -394,11 +395,19 @@ func (l *limiter) update(info RateLimitInfo) {
 	}
 }
 
-// pause stops new calls for d, after a throttling answer.
-func (l *limiter) pause(d time.Duration) {
+// throttled pauses new calls for d after the API refused one for its spent budget, and
+// learns that the API's window lags this client's: the API counts a call when it
+// arrives, after the client started it, so a window the client saw free was not yet
+// free there. From then on a call leaves the client's window that much later (at most a
+// tenth of the window, and 30 seconds), so that the refusal does not come back every
+// window.
+func (l *limiter) throttled(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pauseLocked(l.clock.Now(), d)
+	if lag := min(d, l.window/10, 30*time.Second); lag > l.lag {
+		l.lag = lag
+	}
 }
 
 func (l *limiter) pauseLocked(now time.Time, d time.Duration) {
@@ -426,7 +435,7 @@ func (l *limiter) budget() Budget {
 	l.prune(now)
 	freed := make([]time.Time, len(l.starts))
 	for i, t := range l.starts {
-		freed[i] = t.Add(l.window)
+		freed[i] = t.Add(l.window + l.lag)
 	}
 	return Budget{Limit: l.limit, Window: l.window, Concurrency: l.conc, Used: l.used(now), Remaining: l.remaining, Freed: freed}
 }

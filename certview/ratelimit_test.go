@@ -278,3 +278,29 @@ func TestNoRateLimitKeepsToTheServersLimit(t *testing.T) {
 		t.Fatalf("NoRateLimit and NoRetries refused: %v", err)
 	}
 }
+
+// A refusal for a spent budget teaches the limiter how far the API's window lags its
+// own: the calls it starts from then on leave its window that much later, so that the
+// refusal does not come back every window.
+func TestThrottleTeachesTheWindowLag(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(epoch)
+	l := newLimiter(clock, RateLimit{Calls: 2, Window: 6 * time.Second})
+	for i := 0; i < 2; i++ {
+		done, err := l.acquire(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done()
+	}
+	clock.Advance(6 * time.Second) // free in the client's view; the API saw the calls a little later
+	l.throttled(400 * time.Millisecond)
+	if b := l.budget(); b.Used != 2 || len(b.Freed) != 2 || !b.Freed[0].Equal(epoch.Add(6*time.Second+400*time.Millisecond)) {
+		t.Fatalf("after the refusal: used %d, freed %v; want the calls counted 400ms longer", b.Used, b.Freed)
+	}
+	// The lag is capped: a long wait (another tool spent the budget) does not slow the
+	// client for good.
+	l.throttled(time.Hour)
+	if l.lag != 600*time.Millisecond {
+		t.Fatalf("lag %s, want a tenth of the window", l.lag)
+	}
+}
