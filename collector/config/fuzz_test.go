@@ -14,7 +14,7 @@ const fuzzSecret = "fuzz-Secret-7319"
 
 // FuzzParseConfig: any file is accepted or refused with a config.Error naming the file,
 // never a panic, and the password from the environment never shows in the error.
-func FuzzParse(f *testing.F) {
+func FuzzParseConfig(f *testing.F) {
 	example, _ := os.ReadFile("../../config.example.yml")
 	f.Add(example)
 	f.Add([]byte(minimal))
