@@ -74,13 +74,18 @@ func (b *Builder) keepFQDNs(c *certview.Certificate) {
 	for i := range c.Assets {
 		for _, hi := range c.Assets[i].HostInstances {
 			if hi.ID != 0 && hi.FQDN != "" {
-				if b.fqdns == nil {
-					b.fqdns = map[int64]string{}
-				}
-				b.fqdns[hi.ID] = b.share(hi.FQDN)
+				b.noteFQDN(hi.ID, b.share(hi.FQDN))
 			}
 		}
 	}
+}
+
+// noteFQDN notes the fqdn a certificate named for instance id.
+func (b *Builder) noteFQDN(id int64, fqdn string) {
+	if b.fqdns == nil {
+		b.fqdns = map[int64]string{}
+	}
+	b.fqdns[id] = fqdn
 }
 
 // fillFQDNs gives the instances without an fqdn the one a certificate named for them,
@@ -293,10 +298,7 @@ func (b *Builder) Absorb(other *Builder) {
 		}
 	}
 	for id, v := range other.fqdns {
-		if b.fqdns == nil {
-			b.fqdns = map[int64]string{}
-		}
-		b.fqdns[id] = v
+		b.noteFQDN(id, v)
 	}
 	other.certs, other.ins, other.shared, other.assetTags, other.fqdns = nil, nil, nil, nil, nil
 }
@@ -322,10 +324,7 @@ func Resume(opts Options, r Records, fqdns map[int64]string) *Builder {
 	b := NewBuilder(opts)
 	b.sanitise(&r)
 	for id, v := range fqdns {
-		if b.fqdns == nil {
-			b.fqdns = map[int64]string{}
-		}
-		b.fqdns[id] = b.share(v)
+		b.noteFQDN(id, b.share(v))
 	}
 	b.certs, b.ins = r.Certificates, r.Instances
 	b.watermark, b.maxCertID = r.Watermark, r.MaxCertID
