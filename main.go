@@ -378,7 +378,7 @@ func startSimulator(ctx context.Context, seed uint64, certs, instances int, inte
 		return nil, nil, err
 	}
 	sim := certviewtest.New(certviewtest.Options{
-		Inventory: certviewtest.Inventory{Seed: seed, Certificates: certs, Instances: instances, VendorSamples: true},
+		Inventory: certviewtest.Inventory{Seed: seed, Certificates: certs, Instances: instances, VendorSamples: true, RenewalFamilies: true},
 		// The demo polls often; give it a generous budget.
 		RateLimit: 100000, RateWindow: time.Hour, Concurrency: 4,
 	})

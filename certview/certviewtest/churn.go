@@ -86,6 +86,13 @@ func (s *Simulator) Churn(c Churn) ChurnResult {
 		cs.rescans[j] = rescan{at: at, profile: p}
 		res.Rescanned = append(res.Rescanned, instanceIDBase+int64(j))
 	}
+	if inv.RenewalFamilies {
+		for j := range inv.Instances {
+			if inv.familyInstance(j) {
+				taken[j] = true // the renewal families keep their instances
+			}
+		}
+	}
 	for _, j := range pick(c.Remove, taken) {
 		k := sort.SearchInts(cs.removed, j)
 		cs.removed = append(cs.removed, 0)

@@ -179,6 +179,11 @@ type Inventory struct {
 	// BigCertAssets gives generated certificate 0 this many extra assets in the v1
 	// assets listing, to exercise its 10,000-record window.
 	BigCertAssets int
+	// RenewalFamilies turns one block of twenty generated certificates in ten into the
+	// renewal families (families.go): renewed and deployed, renewed and partly deployed,
+	// not renewed, 47- and 90-day certificates on schedule and late, and an expiring
+	// intermediate with served certificates under it. RenewalCases lists them.
+	RenewalFamilies bool
 
 	churn *churnState // what Simulator.Churn changed; nil: nothing
 }
@@ -307,6 +312,9 @@ func (inv *Inventory) CertificateIndex(j int) int {
 		return -1
 	}
 	c := j % inv.Certificates
+	if k, ok := inv.familySlotOf(c); ok {
+		return inv.familyServer(j, c, k)
+	}
 	if inv.Stale(c) {
 		if c+3 < inv.Certificates {
 			return c + 3
@@ -322,6 +330,9 @@ func (inv *Inventory) CertificateIndex(j int) int {
 // real subscription, where most of those are certificates already replaced; the first
 // twenty certificates hold each case served.
 func (inv *Inventory) Stale(i int) bool {
+	if k, ok := inv.familySlotOf(i); ok {
+		return familySlots[k].serve == servedNone
+	}
 	return i >= 0 && i < inv.Certificates && i%20 < 3 && (i/20)%4 != 0
 }
 
@@ -333,6 +344,10 @@ func (inv *Inventory) instancesOf(i int) []int {
 		out = []int{inv.Instances + i - inv.Certificates}
 	case inv.Stale(i):
 	default:
+		if _, ok := inv.familySlotOf(i); ok {
+			out = inv.familyInstancesOf(i)
+			break
+		}
 		// Its own instances, and those of a stale certificate that moved to it.
 		for _, from := range []int{i, i - 3, i + 17} {
 			if from != i && !inv.Stale(from) {
@@ -403,11 +418,19 @@ func (inv *Inventory) assetTagRecords(j int) []TagRecord {
 	return out
 }
 
+// commonName is generated certificate i's subject name.
+func (inv *Inventory) commonName(i int) string {
+	if k, ok := inv.familySlotOf(i); ok {
+		return familyName(i, k)
+	}
+	return fmt.Sprintf("host-%d.%s", i, domains[i%len(domains)])
+}
+
 // genCertificate makes generated certificate i.
 func (inv *Inventory) genCertificate(i int) CertificateRecord {
 	r := inv.rng(1, uint64(i))
 	iss := issuers[r.IntN(len(issuers))]
-	cn := fmt.Sprintf("host-%d.%s", i, domains[i%len(domains)])
+	cn := inv.commonName(i)
 	rec := CertificateRecord{
 		ID:                 inv.certID(i),
 		CertHash:           hash(inv.Seed, "cert", i),
@@ -478,6 +501,9 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 				ID: in.ID, Port: in.Port, FQDN: inv.InstanceFQDN(j), Protocol: in.Protocol, Service: in.Service, Grade: in.Grade,
 			}},
 		})
+	}
+	if k, ok := inv.familySlotOf(i); ok {
+		inv.applyFamily(&rec, i, k)
 	}
 	rec.InstanceCount, rec.AssetCount = len(rec.Assets), len(rec.Assets)
 	if rec.Assets == nil {
@@ -572,7 +598,7 @@ func (inv *Inventory) makeInstance(j int, rs rescan, rescanned bool) InstanceRec
 	if ci := inv.CertificateIndex(j); ci >= 0 {
 		rec.Certificate.ID = inv.certID(ci)
 		rec.Certificate.CertHash = hash(inv.Seed, "cert", ci)
-		rec.Certificate.Name = fmt.Sprintf("host-%d.%s", ci, domains[ci%len(domains)])
+		rec.Certificate.Name = inv.commonName(ci)
 		lastFound := inv.Now.Add(-time.Duration(r.IntN(7*24)) * time.Hour)
 		if j%2 == 1 {
 			rec.Certificate.LastFound = lastFound.Unix()

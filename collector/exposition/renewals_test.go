@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview"
+	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +72,82 @@ func TestRenewalsChainAndLifetimesAreServed(t *testing.T) {
 	for _, name := range []string{"qualys_certview_certificate_successor_info", "qualys_certview_issuer_served_leaves"} {
 		if _, ok := mfs[name]; ok {
 			t.Errorf("%s is served without a series", name)
+		}
+	}
+}
+
+// The simulator's renewal families, listed and served as a subscription's: every renewal
+// found (and nothing else taken for one), the intermediate's served certificates
+// counted, and each family certificate served by the instances its case says.
+func TestRenewalFamiliesAreServed(t *testing.T) {
+	inv := certviewtest.Inventory{Seed: 7, Certificates: 260, Instances: 650, RenewalFamilies: true}
+	p, e := exposedWith(t, inv, nil, Options{PerCertificate: true})
+	mfs := parse(t, scrape(t, e, false))
+	cases := inv.RenewalCases()
+	// Blocks 1 and 11 of the thirteen (the last full block, 12, never is one).
+	if len(cases) != 40 {
+		t.Fatalf("%d family certificates, want two blocks of twenty", len(cases))
+	}
+	successors := map[string]float64{}
+	leaves := map[string]float64{}
+	instances := series(mfs["qualys_certview_certificate_instances"])
+	kinds := map[certviewtest.Alert]int{}
+	for _, c := range cases {
+		if c.Successor != "" {
+			successors["certhash="+c.CertHash+",successor_certhash="+c.Successor] = 1
+		}
+		if c.ServedLeaves > 0 {
+			leaves["certhash="+c.CertHash] = float64(c.ServedLeaves)
+		}
+		if got := instances["certhash="+c.CertHash]; got != float64(c.Instances) {
+			t.Errorf("%s (%s): served by %v instances, its case says %d", c.CommonName, c.CertHash, got, c.Instances)
+		}
+		if c.Alert != certviewtest.NoAlert && c.Instances == 0 && c.ServedLeaves == 0 {
+			t.Errorf("%s must raise %s but nothing serves it or depends on it", c.CommonName, c.Alert)
+		}
+		kinds[c.Alert]++
+	}
+	if got, want := series(mfs["qualys_certview_certificate_successor_info"]), successors; len(got) != len(want) || len(want) != 2*6 {
+		t.Errorf("successor_info %v, want the %d renewals %v", got, len(want), want)
+	} else {
+		for k := range want {
+			if got[k] != 1 {
+				t.Errorf("successor_info lacks %s", k)
+			}
+		}
+	}
+	if got := series(mfs["qualys_certview_issuer_served_leaves"]); len(got) != 2 || len(leaves) != 2 {
+		t.Errorf("issuer_served_leaves %v, want %v", got, leaves)
+	} else {
+		for k, v := range leaves {
+			if got[k] != v || v != 2 {
+				t.Errorf("issuer_served_leaves{%s} = %v, want %v (2)", k, got[k], v)
+			}
+		}
+	}
+	// Each block: three renewed-not-deployed alerts (soon, critical, expired), four not
+	// renewed (one critical), one issuer alert; twelve quiet certificates.
+	want := map[certviewtest.Alert]int{certviewtest.NoAlert: 24, certviewtest.AlertExpiringSoon: 8,
+		certviewtest.AlertExpiringCritical: 4, certviewtest.AlertExpired: 2, certviewtest.AlertIssuerSoon: 2}
+	for a, n := range want {
+		if kinds[a] != n {
+			t.Errorf("%d family certificates must raise %q, want %d (%v)", kinds[a], a, n, kinds)
+		}
+	}
+	// Churn removes instances, never a family's: their cases hold while the demo runs.
+	family := map[string]bool{}
+	for _, c := range cases {
+		family[c.CertHash] = true
+	}
+	sim := p.srv.Sim.Inventory()
+	base := sim.Instance(0).ID
+	res := p.srv.Sim.Churn(certviewtest.Churn{Remove: 300})
+	if len(res.Removed) < 250 {
+		t.Fatalf("churn removed %d instances, want about 300", len(res.Removed))
+	}
+	for _, id := range res.Removed {
+		if in := sim.Instance(int(id - base)); family[in.Certificate.CertHash] {
+			t.Errorf("churn removed instance %d of family certificate %s", id, in.Certificate.Name)
 		}
 	}
 }
