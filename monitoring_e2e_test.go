@@ -20,8 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"gopkg.in/yaml.v3"
 )
+
+// The demo inventory under the monitoring stack (seed 1, the default).
+const demoCertificates, demoInstances = 200, 500
 
 // TestMonitoringStack runs the exporter in demo mode under a real Prometheus, loaded with
 // the shipped rules, and a real Alertmanager. It checks that every dashboard query
@@ -43,7 +47,8 @@ func TestMonitoringStack(t *testing.T) {
 		}
 	}
 
-	exp := startExporter(t, nil, "--demo", "--demo.certificates=200", "--demo.instances=500", "--demo.interval=10s")
+	exp := startExporter(t, nil, "--demo", fmt.Sprintf("--demo.certificates=%d", demoCertificates),
+		fmt.Sprintf("--demo.instances=%d", demoInstances), "--demo.interval=10s")
 	exp.eventually("exporter readiness", func() bool { code, _ := exp.get("/-/ready"); return code == 200 })
 
 	dir := t.TempDir()
@@ -89,39 +94,43 @@ func TestMonitoringStack(t *testing.T) {
 
 	checkDashboards(t, prom)
 
-	// Alerts: what the demo inventory must raise, counted from the exporter's own series.
-	// Expiry alerts are per served certificate and owner; grade alerts per grade and owner.
-	served := "and on (job, instance, certhash) qualys_certview_certificate_instances > 0"
-	perOwner := func(certs string) float64 {
-		return prom.scalar("count(qualys_certview_certificate_owner_info and on (job, instance, certhash) (" + certs + " " + served + "))")
+	// The certificate alerts: exactly the certificates that need action, per owner and
+	// with their renewal state, as decideExpiry rules from the exporter's own series; and
+	// the renewal families as the simulator built them.
+	cases := (&certviewtest.Inventory{Seed: 1, Certificates: demoCertificates, Instances: demoInstances,
+		VendorSamples: true, RenewalFamilies: true}).RenewalCases()
+	var verdict expiryVerdict
+	var alerts []amAlert
+	// Alerts fire once Prometheus has scraped and evaluated; churn (an instance removed
+	// every poll) may move a certificate in or out between the scrape and the alerts.
+	var diff string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		verdict = decideExpiry(exp.scrape())
+		alerts = getAlerts(t, "http://"+amAddr)
+		if diff = decisionDiff(verdict.want, firedDecisions(alerts)); diff == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the certificate alerts in Alertmanager differ from the decisions:\n%s", diff)
+		}
+		select {
+		case <-exp.exited:
+			t.Fatalf("the exporter exited (%v) while waiting for the certificate alerts", exp.waitErr)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	expired := perOwner("qualys_certview_certificate_expiry_days < 0")
-	expiring7 := perOwner("(qualys_certview_certificate_expiry_days < 7 and qualys_certview_certificate_expiry_days >= 0)")
-	expiring30 := perOwner("(qualys_certview_certificate_expiry_days < 30 and qualys_certview_certificate_expiry_days >= 7)")
+	checkRenewalFamilies(t, cases, alerts)
+
+	// The grade alerts: one per grade and owner.
 	failing := prom.scalar(`count(qualys_certview_owner_instances{grade=~"F|T|M"} > 0)`)
 	belowB := prom.scalar(`count(qualys_certview_owner_instances{grade=~"C|D|E"} > 0)`)
-	// Stale certificates: expired or expiring, presented by no server. They raise nothing.
-	stale := map[string]bool{}
-	for _, s := range prom.query("qualys_certview_certificate_expiry_days < 30 and on (job, instance, certhash) qualys_certview_certificate_instances == 0") {
-		stale[s.Metric["certhash"]] = true
-	}
-	if len(stale) == 0 {
-		t.Fatal("the demo inventory has no stale certificate")
-	}
-	want := map[string]int{
-		"CertViewCertificateExpired":          int(expired),
-		"CertViewCertificateExpiringCritical": int(expiring7),
-		"CertViewCertificateExpiringSoon":     int(expiring30),
-		"CertViewInstanceGradeFailing":        int(failing),
-		"CertViewInstanceGradeBelowB":         int(belowB),
-	}
+	want := map[string]int{"CertViewInstanceGradeFailing": int(failing), "CertViewInstanceGradeBelowB": int(belowB)}
 	for name, n := range want {
 		if n == 0 {
 			t.Fatalf("the demo inventory raises no %s", name)
 		}
 	}
-	var alerts []amAlert
-	exp.eventually("the alerts in Alertmanager", func() bool {
+	exp.eventually("the grade alerts in Alertmanager", func() bool {
 		alerts = getAlerts(t, "http://"+amAddr)
 		got := map[string]int{}
 		for _, a := range alerts {
@@ -143,19 +152,17 @@ func TestMonitoringStack(t *testing.T) {
 			t.Fatalf("alert %s lacks labels or annotations: %+v", name, a)
 		}
 		switch name {
-		case "CertViewCertificateExpired", "CertViewCertificateExpiringCritical", "CertViewCertificateExpiringSoon":
-			if stale[a.Labels["certhash"]] {
-				t.Fatalf("%s for certificate %s, which no server presents", name, a.Labels["certhash"])
-			}
-			if a.Labels["certhash"] == "" || a.Labels["common_name"] == "" || a.Labels["issuer"] == "" {
-				t.Fatalf("%s without certhash, common_name or issuer: %v", name, a.Labels)
+		case "CertViewCertificateExpired", "CertViewCertificateExpiringCritical", "CertViewCertificateExpiringSoon",
+			"CertViewIssuerExpiringSoon", "CertViewIssuerExpiringCritical":
+			if a.Labels["certhash"] == "" || a.Labels["common_name"] == "" || a.Labels["issuer"] == "" || a.Labels["renewal_state"] == "" {
+				t.Fatalf("%s without certhash, common_name, issuer or renewal_state: %v", name, a.Labels)
 			}
 			if !strings.Contains(a.Annotations["description"], "Dashboard: /d/certview-certificate?var-certhash="+a.Labels["certhash"]) {
 				t.Fatalf("%s does not link the certificate's dashboard: %s", name, a.Annotations["description"])
 			}
-			wantSeverity := map[string]string{"CertViewCertificateExpiringSoon": "warning"}[name]
-			if wantSeverity == "" {
-				wantSeverity = "critical"
+			wantSeverity := "critical"
+			if strings.HasSuffix(name, "ExpiringSoon") {
+				wantSeverity = "warning"
 			}
 			if a.Labels["severity"] != wantSeverity {
 				t.Fatalf("%s severity %q", name, a.Labels["severity"])
@@ -173,7 +180,11 @@ func TestMonitoringStack(t *testing.T) {
 		names = append(names, fmt.Sprintf("%s=%d", n, c))
 	}
 	sort.Strings(names)
-	t.Logf("alerts in Alertmanager: %s; %d stale certificates raised none", strings.Join(names, " "), len(stale))
+	t.Logf("alerts in Alertmanager: %s", strings.Join(names, " "))
+	// The figures README's "Expiry alerts" quotes.
+	t.Logf("expiry decisions at %d/%d (demo, owners on): %d certificates need action, raising %d alerts (one per owner); "+
+		"a plain 30-day rule raises %d on every certificate within 30 days, %d on the served ones",
+		demoCertificates, demoInstances, verdict.certificates, len(verdict.want), verdict.plainAll, verdict.plainServed)
 }
 
 // checkRouting proves the example routing tree: the alerts of a certificate owned only by
