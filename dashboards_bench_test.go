@@ -31,7 +31,8 @@ import (
 // table (and writes it to BENCH_OUT when set) and fails when the largest size misses a
 // bound: a per-certificate query over 2x its time at the smallest size, a fleet query
 // over 3x the scan or over 1,000 series, a rule group over 3x the scan, Prometheus's
-// peak memory with rules over 1.5x without, or 10,000 active alerts or more.
+// peak memory with rules over 1.5x without, 10,000 active alerts or more, or the series
+// of the renewal-aware expiry alerts (renewalSeries) over 5% of the others.
 func TestDashboardBench(t *testing.T) {
 	sizes := [][2]int{{1000, 3000}, {100000, 300000}}
 	if env := os.Getenv("BENCH_SIZES"); env != "" {
@@ -83,6 +84,10 @@ func TestDashboardBench(t *testing.T) {
 	}
 	if large.rssRules > 1.5*large.rssNoRules {
 		t.Errorf("Prometheus peak RSS %.1f GB with rules, %.2fx its %.1f GB without (bound 1.5x)", large.rssRules/1e6, large.rssRules/large.rssNoRules, large.rssNoRules/1e6)
+	}
+	if added := large.addedSeries(); float64(added) > 0.05*float64(large.headSeries-added) {
+		t.Errorf("the renewal, lifetime and chain series number %d, %.1f%% of the %d before them (bound 5%%)",
+			added, 100*float64(added)/float64(large.headSeries-added), large.headSeries-added)
 	}
 	if large.alerts >= 10000 {
 		t.Errorf("%d active alerts (bound 10,000)", large.alerts)
@@ -173,7 +178,9 @@ type benchRun struct {
 	rssRules         float64 // after the rules' evaluations, before the dashboard queries
 	rssQueries       float64 // after the dashboard queries too
 	alerts           int
-	scrape           time.Duration // the last scrape's duration
+	headSeries       int            // every series in Prometheus's head, recorded ones included
+	added            map[string]int // series per name of renewalSeries
+	scrape           time.Duration  // the last scrape's duration
 	samples          map[string][]time.Duration
 	firsts           map[string][]time.Duration // per-certificate queries: the first run of each round
 	cold             map[string]time.Duration   // the median of firsts
@@ -223,6 +230,7 @@ func benchSize(t *testing.T, size [2]int, queries []dashQuery, rounds int) *benc
 		})
 	}
 	run.rssRules = prom.peakRSS(t)
+	run.headSeries, run.added = prom.headSeries(t), prom.seriesByName(t, renewalSeries)
 
 	vars := prom.variables(t)
 	for r := 0; r < rounds; r++ {
@@ -517,6 +525,45 @@ func (p *benchProm) ruleGroups(t *testing.T) []ruleGroup {
 	return data.Groups
 }
 
+// renewalSeries selects the series that the renewal-aware, lifetime-relative and
+// chain-aware expiry alerts added: the exporter's successor, served-leaves and lifetime
+// families, and the recording rules beside the two that were there before them.
+const renewalSeries = `{__name__=~"qualys_certview_certificate_successor_info|qualys_certview_issuer_served_leaves|` +
+	`qualys_certview_(owner_)?certificates_over_lifetime_cap|certview:issuer_expiry_days:within_30d|` +
+	`certview:certificate_expiry_days:(watched_within_30d|due|due_by_owner)|` +
+	`certview:certificate_(lifetime|due_window|critical_window)_days:watched_within_30d"}`
+
+// headSeries is how many series Prometheus's head holds.
+func (p *benchProm) headSeries(t *testing.T) int {
+	var data struct {
+		HeadStats struct {
+			NumSeries int `json:"numSeries"`
+		} `json:"headStats"`
+	}
+	if err := p.api(t).get("/api/v1/status/tsdb", nil, &data); err != nil {
+		t.Fatal(err)
+	}
+	return data.HeadStats.NumSeries
+}
+
+// seriesByName counts the series of selector, per metric name.
+func (p *benchProm) seriesByName(t *testing.T, selector string) map[string]int {
+	out := map[string]int{}
+	for _, s := range p.api(t).query("count by (__name__) (" + selector + ")") {
+		n, _ := strconv.Atoi(fmt.Sprint(s.Value[1]))
+		out[s.Metric["__name__"]] = n
+	}
+	return out
+}
+
+func (r *benchRun) addedSeries() int {
+	n := 0
+	for _, c := range r.added {
+		n += c
+	}
+	return n
+}
+
 func (p *benchProm) activeAlerts(t *testing.T) int {
 	var data struct {
 		Alerts []json.RawMessage `json:"alerts"`
@@ -568,7 +615,28 @@ func benchReport(runs []*benchRun, queries []dashQuery) string {
 	fmt.Fprintf(&b, "| Prometheus peak RSS without rules | %.2f GB | %.2f GB |\n", small.rssNoRules/1e6, large.rssNoRules/1e6)
 	fmt.Fprintf(&b, "| Prometheus peak RSS with rules | %.2f GB (%.2fx) | %.2f GB (%.2fx) |\n", small.rssRules/1e6, small.rssRules/small.rssNoRules, large.rssRules/1e6, large.rssRules/large.rssNoRules)
 	fmt.Fprintf(&b, "| the same, after the dashboard queries too | %.2f GB (%.2fx) | %.2f GB (%.2fx) |\n", small.rssQueries/1e6, small.rssQueries/small.rssNoRules, large.rssQueries/1e6, large.rssQueries/large.rssNoRules)
-	fmt.Fprintf(&b, "| active alerts | %d | %d |\n\n", small.alerts, large.alerts)
+	fmt.Fprintf(&b, "| active alerts | %d | %d |\n", small.alerts, large.alerts)
+	fmt.Fprintf(&b, "| head series (exporter and recording rules) | %d | %d |\n", small.headSeries, large.headSeries)
+	share := func(r *benchRun) string {
+		a := r.addedSeries()
+		return fmt.Sprintf("%d (%.2f%% of the %d before them)", a, 100*float64(a)/float64(r.headSeries-a), r.headSeries-a)
+	}
+	fmt.Fprintf(&b, "| of which renewal, lifetime and chain series (bound 5%%) | %s | %s |\n\n", share(small), share(large))
+	fmt.Fprintf(&b, "| renewal, lifetime and chain series | %s | %s |\n|---|---|---|\n", size(small), size(large))
+	var added []string
+	for n := range large.added {
+		added = append(added, n)
+	}
+	for n := range small.added {
+		if _, ok := large.added[n]; !ok {
+			added = append(added, n)
+		}
+	}
+	slices.Sort(added)
+	for _, n := range added {
+		fmt.Fprintf(&b, "| `%s` | %d | %d |\n", n, small.added[n], large.added[n])
+	}
+	b.WriteString("\n")
 
 	fmt.Fprintf(&b, "| rule group | %s | %s | vs scan at %s (bound 3x) |\n|---|---|---|---|\n", size(small), size(large), size(large))
 	var names []string

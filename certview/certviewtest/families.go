@@ -12,9 +12,11 @@ import (
 // as their issuer. Each family block is twenty generated certificates, one slot each.
 //
 // Family blocks are the blocks of twenty generated certificates numbered 1, 11, 21, ...
-// (the certificates 20 to 39, 220 to 239, ...), except the last full block, so an
-// inventory of 60 certificates or more holds at least one, and one in ten blocks is a
-// family block. Their instances stay those of the generated inventory (instance j's home
+// up to 91 (the certificates 20 to 39, 220 to 239, ..., 1,820 to 1,839), except the last
+// full block: an inventory of 60 certificates or more holds at least one, the demo's
+// 2,000 hold ten, and a larger inventory no more, so that at 100,000 certificates the
+// share of certificates that need action stays that of a fleet (8 in 20 of a family
+// block do). Their instances stay those of the generated inventory (instance j's home
 // is certificate j modulo the certificates); which family certificate serves each is the
 // slot's choice below. Churn never removes a family block's instances.
 
@@ -58,6 +60,7 @@ type familySlot struct {
 
 const (
 	familyBlockEvery = 10 // one block of twenty in ten
+	familyBlocksMax  = 10 // and no more than ten
 	familyCA         = 18 // the slot of the block's intermediate
 )
 
@@ -108,7 +111,7 @@ func (inv *Inventory) familySlotOf(i int) (int, bool) {
 		return 0, false
 	}
 	block := i / 20
-	if block%familyBlockEvery != 1 || (block+2)*20 > inv.Certificates {
+	if block%familyBlockEvery != 1 || block/familyBlockEvery >= familyBlocksMax || (block+2)*20 > inv.Certificates {
 		return 0, false
 	}
 	return i % 20, true

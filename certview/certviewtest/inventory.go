@@ -179,8 +179,8 @@ type Inventory struct {
 	// BigCertAssets gives generated certificate 0 this many extra assets in the v1
 	// assets listing, to exercise its 10,000-record window.
 	BigCertAssets int
-	// RenewalFamilies turns one block of twenty generated certificates in ten into the
-	// renewal families (families.go): renewed and deployed, renewed and partly deployed,
+	// RenewalFamilies turns one block of twenty generated certificates in ten, ten
+	// blocks at most, into the renewal families (families.go): renewed and deployed, renewed and partly deployed,
 	// not renewed, 47- and 90-day certificates on schedule and late, and an expiring
 	// intermediate with served certificates under it. RenewalCases lists them.
 	RenewalFamilies bool

@@ -151,3 +151,15 @@ func TestRenewalFamiliesAreServed(t *testing.T) {
 		}
 	}
 }
+
+// A large inventory holds ten family blocks, no more: the share of certificates that
+// need action stays that of a fleet.
+func TestRenewalFamiliesAtScale(t *testing.T) {
+	for _, n := range []int{59, 60, 2000, 100000} {
+		inv := certviewtest.Inventory{Seed: 1, Certificates: n, Instances: 3 * n, RenewalFamilies: true}
+		want := map[int]int{59: 0, 60: 20, 2000: 200, 100000: 200}[n]
+		if got := len(inv.RenewalCases()); got != want {
+			t.Errorf("%d certificates: %d family certificates, want %d", n, got, want)
+		}
+	}
+}
