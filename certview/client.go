@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -54,14 +53,10 @@ func New(cfg Config) (*Client, error) {
 	transport := cfg.Transport
 	if transport == nil {
 		tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in
-		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("certview: CA file: %w", err)
-			}
+		if cfg.CAPEM != nil {
 			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("certview: CA file %s: no PEM certificate found", cfg.CAFile)
+			if !pool.AppendCertsFromPEM(cfg.CAPEM) {
+				return nil, fmt.Errorf("certview: CA certificates: no PEM certificate found")
 			}
 			tlsConfig.RootCAs = pool
 		}

@@ -233,7 +233,7 @@ type Config struct {
 
 	Timeout            time.Duration // per HTTP request
 	InsecureSkipVerify bool
-	CAFile             string
+	CAPEM              []byte // PEM certificates to trust instead of the system's; nil: the system's
 
 	CertificatesVersion string // auto (default), v2.2, v2.1 or v2
 	PageSize            int    // 1..200, default 200

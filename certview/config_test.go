@@ -1,8 +1,6 @@
 package certview
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,19 +77,10 @@ func TestPlatforms(t *testing.T) {
 	}
 }
 
-func TestCAFile(t *testing.T) {
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.pem")
-	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+func TestCAPEM(t *testing.T) {
 	base := Config{Platform: "US1", Credentials: Credentials{Username: "u", Password: "p"}}
-	base.CAFile = bad
+	base.CAPEM = []byte("not a certificate")
 	if _, err := New(base); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
-		t.Fatalf("bad CA file: %v", err)
-	}
-	base.CAFile = filepath.Join(dir, "missing.pem")
-	if _, err := New(base); err == nil || !strings.Contains(err.Error(), "CA file") {
-		t.Fatalf("missing CA file: %v", err)
+		t.Fatalf("bad CA certificates: %v", err)
 	}
 }

@@ -60,6 +60,7 @@ type QualysConfig struct {
 	ClientSecretFile   string           `yaml:"client_secret_file"`
 	Timeout            Duration         `yaml:"timeout"`
 	CAFile             string           `yaml:"ca_file"`
+	caPEM              []byte           // what CAFile held when the file was loaded
 	InsecureSkipVerify bool             `yaml:"insecure_skip_verify"`
 	CertificatesAPI    string           `yaml:"certificates_api_version"`
 	PageSize           int              `yaml:"page_size"`
@@ -337,9 +338,13 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 		return fail("qualys.max_retries", "must not be negative (0: no retries)")
 	}
 	if q.CAFile != "" {
-		if err := checkRegular(q.CAFile, MaxCAFileBytes); err != nil {
+		// Read once, bounded, here: the client trusts what was read, not what the path
+		// holds later.
+		b, err := readLimited(q.CAFile, MaxCAFileBytes)
+		if err != nil {
 			return fail("qualys.ca_file", "cannot read the file it names: %v", err)
 		}
+		c.Qualys.caPEM = b
 	}
 	p := c.Poll
 	switch {
@@ -409,7 +414,7 @@ func (c *Config) ClientConfig() certview.Config {
 		Platform:            q.Platform,
 		Credentials:         certview.Credentials{Username: q.Username, Password: string(q.Password), ClientID: q.ClientID, ClientSecret: string(q.ClientSecret)},
 		Timeout:             time.Duration(q.Timeout),
-		CAFile:              q.CAFile,
+		CAPEM:               q.caPEM,
 		InsecureSkipVerify:  q.InsecureSkipVerify,
 		CertificatesVersion: q.CertificatesAPI,
 		PageSize:            q.PageSize,

@@ -226,3 +226,30 @@ func TestExplicitZero(t *testing.T) {
 		}
 	}
 }
+
+// qualys.ca_file is read once, bounded, when the configuration is loaded: the client
+// trusts what was read then, not what the path holds later, and a file past 1 MiB is
+// refused.
+func TestCAFileIsReadOnceWithALimit(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	pem := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	if err := os.WriteFile(ca, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := strings.Replace(minimal, "qualys:\n", "qualys:\n  ca_file: "+ca+"\n", 1)
+	c, err := Parse("c.yml", []byte(yml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, make([]byte, MaxCAFileBytes+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ClientConfig().CAPEM; string(got) != string(pem) {
+		t.Fatalf("the client's CA certificates are %d bytes, want the %d read at load", len(got), len(pem))
+	}
+	_, err = Parse("c.yml", []byte(yml), env(nil))
+	if want := "qualys.ca_file: cannot read the file it names: the file is larger than the limit of 1 MiB"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a CA file past its cap: %v, want %q", err, want)
+	}
+}
