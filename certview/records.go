@@ -143,6 +143,11 @@ func (f *OptFloat) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return &fieldError{fmt.Sprintf("number %.40s: not a number", b)}
 	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		// ParseFloat takes "NaN" and "Inf": no score is either, and neither can be
+		// written back as JSON.
+		return &fieldError{fmt.Sprintf("number %.40s: not a finite number", b)}
+	}
 	*f = OptFloat{Value: v, Valid: true}
 	return nil
 }

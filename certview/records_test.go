@@ -264,6 +264,18 @@ func TestStreamErrorsFailThePage(t *testing.T) {
 	}
 }
 
+// A score of "NaN" or "Inf" (strings ParseFloat takes) is refused like any other
+// non-number: it could not be saved with the snapshot.
+func TestOptFloatRefusesNaNAndInf(t *testing.T) {
+	for _, in := range []string{`"NaN"`, `"nan"`, `"Inf"`, `"-Infinity"`, `"+inf"`, `1e400`} {
+		var f OptFloat
+		err := json.Unmarshal([]byte(in), &f)
+		if err == nil {
+			t.Errorf("%s: accepted as %+v", in, f)
+		}
+	}
+}
+
 func TestCustomTypesRoundTrip(t *testing.T) {
 	var v struct {
 		T Timestamp       `json:"t"`
