@@ -144,8 +144,9 @@ func (f *OptFloat) UnmarshalJSON(b []byte) error {
 		return &fieldError{fmt.Sprintf("number %.40s: not a number", b)}
 	}
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		// ParseFloat takes "NaN" and "Inf": no score is either, and neither can be
-		// written back as JSON.
+		// ParseFloat takes "NaN" and "Inf": no score is either. A NaN score would make
+		// every sum or average over the fleet's scores NaN, and MarshalJSON would write
+		// invalid JSON.
 		return &fieldError{fmt.Sprintf("number %.40s: not a finite number", b)}
 	}
 	*f = OptFloat{Value: v, Valid: true}

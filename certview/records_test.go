@@ -265,7 +265,7 @@ func TestStreamErrorsFailThePage(t *testing.T) {
 }
 
 // A score of "NaN" or "Inf" (strings ParseFloat takes) is refused like any other
-// non-number: it could not be saved with the snapshot.
+// non-number: one such record would turn every fleet sum or average of scores to NaN.
 func TestOptFloatRefusesNaNAndInf(t *testing.T) {
 	for _, in := range []string{`"NaN"`, `"nan"`, `"Inf"`, `"-Infinity"`, `"+inf"`, `1e400`} {
 		var f OptFloat
