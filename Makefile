@@ -30,7 +30,7 @@ MANIFESTS := deploy/kubernetes/certview-exporter.yaml
 MANIFEST_ARGS := certview-exporter $(CHART) --namespace monitoring \
 	--set credentials.existingSecret=certview-exporter-credentials --set persistence.enabled=true
 
-.PHONY: bench-dashboards release-snapshot goreleaser fuzz all build run test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
+.PHONY: bench-dashboards release-snapshot goreleaser fuzz all build run run-stack test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
 
 all: build test
 
@@ -48,6 +48,12 @@ run: build
 	@echo "Stop with Ctrl-C."
 	@echo ""
 	./$(BINARY) --demo --web.listen-address=$(LISTEN) $(RUN_ARGS)
+
+# The demo under Debian's Prometheus (with the shipped rules) and Alertmanager, on
+# loopback, with the compose stack's files; it prints each kind of certificate alert as
+# it fires. Needs the prometheus and prometheus-alertmanager packages.
+run-stack: build
+	bash deploy/local/run-stack.sh
 
 # go vet, plus golangci-lint at a pinned version, installed from the Go module proxy.
 lint: vet

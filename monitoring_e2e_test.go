@@ -59,9 +59,22 @@ func TestMonitoringStack(t *testing.T) {
 	hooks := newWebhookLog(t)
 	amConfig := filepath.Join(dir, "alertmanager.yml")
 	write(t, amConfig, localAlertmanagerConfig(t, "deploy/alertmanager/alertmanager.yml", hooks.url))
-	for _, f := range []string{"deploy/alertmanager/alertmanager.yml", amConfig} {
+	for _, f := range []string{"deploy/alertmanager/alertmanager.yml", "deploy/compose/alertmanager.yml", amConfig} {
 		if out, err := exec.Command("amtool", "check-config", f).CombinedOutput(); err != nil {
 			t.Fatalf("amtool check-config %s: %v\n%s", f, err, out)
+		}
+	}
+	// The compose stack's routes by renewal state.
+	for labels, receiver := range map[string]string{
+		"alertname=CertViewCertificateExpiringSoon renewal_state=renewed_not_deployed severity=warning":      "deploy",
+		"alertname=CertViewCertificateExpiringCritical renewal_state=renewed_not_deployed severity=critical": "default",
+		"alertname=CertViewCertificateExpiringSoon renewal_state=not_renewed severity=warning":               "default",
+		"alertname=CertViewIssuerExpiringSoon renewal_state=not_renewed severity=warning":                    "pki",
+	} {
+		args := append([]string{"config", "routes", "test", "--config.file=deploy/compose/alertmanager.yml"}, strings.Fields(labels)...)
+		out, err := exec.Command("amtool", args...).Output() // stdout: the receiver; stderr: a warning
+		if got := strings.TrimSpace(string(out)); err != nil || got != receiver {
+			t.Errorf("deploy/compose/alertmanager.yml routes {%s} to %q (%v), want %s", labels, got, err, receiver)
 		}
 	}
 	startDaemon(t, "alertmanager", "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
