@@ -180,9 +180,10 @@ type Inventory struct {
 	// assets listing, to exercise its 10,000-record window.
 	BigCertAssets int
 	// RenewalFamilies turns one block of twenty generated certificates in ten, ten
-	// blocks at most, into the renewal families (families.go): renewed and deployed, renewed and partly deployed,
-	// not renewed, 47- and 90-day certificates on schedule and late, and an expiring
-	// intermediate with served certificates under it. RenewalCases lists them.
+	// blocks at most, into the renewal families (families.go): renewed and deployed,
+	// renewed and partly deployed, not renewed, 47- and 90-day certificates on schedule
+	// and late, and an expiring intermediate with served certificates under it.
+	// RenewalCases lists them.
 	RenewalFamilies bool
 
 	churn *churnState // what Simulator.Churn changed; nil: nothing
@@ -328,7 +329,8 @@ func (inv *Inventory) CertificateIndex(j int) int {
 // presented by no server (instanceCount 0), as a certificate is once it was replaced
 // everywhere. Three in four of the expired and soon-to-expire cases are stale, as at a
 // real subscription, where most of those are certificates already replaced; the first
-// twenty certificates hold each case served.
+// twenty certificates hold each case served. In a renewal family block, the certificates
+// that no instance serves (an old one renewed and deployed, the intermediate) are stale.
 func (inv *Inventory) Stale(i int) bool {
 	if k, ok := inv.familySlotOf(i); ok {
 		return familySlots[k].serve == servedNone
