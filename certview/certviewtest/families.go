@@ -20,7 +20,7 @@ import (
 // is certificate j modulo the certificates); which family certificate serves each is the
 // slot's choice below. Churn never removes a family block's instances.
 
-// Served says which of a family slot's home instances serve it.
+// served says which of a family slot's home instances serve it.
 type served int
 
 const (
