@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -343,6 +344,9 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 		b, err := readLimited(q.CAFile, MaxCAFileBytes)
 		if err != nil {
 			return fail("qualys.ca_file", "cannot read the file it names: %v", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return fail("qualys.ca_file", "the file it names holds no PEM certificate")
 		}
 		c.Qualys.caPEM = b
 	}

@@ -1,7 +1,14 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,8 +240,8 @@ func TestExplicitZero(t *testing.T) {
 func TestCAFileIsReadOnceWithALimit(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
-	pem := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-	if err := os.WriteFile(ca, pem, 0o600); err != nil {
+	caPEM := testCertificatePEM(t)
+	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	yml := strings.Replace(minimal, "qualys:\n", "qualys:\n  ca_file: "+ca+"\n", 1)
@@ -245,11 +252,34 @@ func TestCAFileIsReadOnceWithALimit(t *testing.T) {
 	if err := os.WriteFile(ca, make([]byte, MaxCAFileBytes+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.ClientConfig().CAPEM; string(got) != string(pem) {
-		t.Fatalf("the client's CA certificates are %d bytes, want the %d read at load", len(got), len(pem))
+	if got := c.ClientConfig().CAPEM; string(got) != string(caPEM) {
+		t.Fatalf("the client's CA certificates are %d bytes, want the %d read at load", len(got), len(caPEM))
 	}
 	_, err = Parse("c.yml", []byte(yml), env(nil))
 	if want := "qualys.ca_file: cannot read the file it names: the file is larger than the limit of 1 MiB"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("a CA file past its cap: %v, want %q", err, want)
 	}
+	if err := os.WriteFile(ca, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("c.yml", []byte(yml), env(nil))
+	if want := "qualys.ca_file: the file it names holds no PEM certificate (line 2)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a CA file without a certificate: %v, want %q", err, want)
+	}
+}
+
+// testCertificatePEM is a self-signed certificate, PEM-encoded.
+func testCertificatePEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
