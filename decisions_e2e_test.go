@@ -131,6 +131,17 @@ func firedDecisions(alerts []amAlert) map[decision]bool {
 	return out
 }
 
+// countCertificateAlerts counts the certificate alerts in Alertmanager.
+func countCertificateAlerts(alerts []amAlert) int {
+	n := 0
+	for _, a := range alerts {
+		if certificateAlerts[a.Labels["alertname"]] {
+			n++
+		}
+	}
+	return n
+}
+
 // decisionDiff lists, sorted, what fired without being due and what is due and did not fire.
 func decisionDiff(want, got map[decision]bool) string {
 	var lines []string

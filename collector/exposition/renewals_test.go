@@ -102,9 +102,6 @@ func TestRenewalFamiliesAreServed(t *testing.T) {
 		if got := instances["certhash="+c.CertHash]; got != float64(c.Instances) {
 			t.Errorf("%s (%s): served by %v instances, its case says %d", c.CommonName, c.CertHash, got, c.Instances)
 		}
-		if c.Alert != certviewtest.NoAlert && c.Instances == 0 && c.ServedLeaves == 0 {
-			t.Errorf("%s must raise %s but nothing serves it or depends on it", c.CommonName, c.Alert)
-		}
 		kinds[c.Alert]++
 	}
 	if got, want := series(mfs["qualys_certview_certificate_successor_info"]), successors; len(got) != len(want) || len(want) != 2*6 {
