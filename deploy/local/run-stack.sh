@@ -6,14 +6,17 @@
 # fire (one of each kind: the demo's renewal families raise them all), and runs until
 # Ctrl-C. The exporter, Prometheus and Alertmanager listen on loopback only.
 #
-#   EXPORTER_PORT (9856), PROMETHEUS_PORT (9090), ALERTMANAGER_PORT (9093): the ports;
-#   RUN_ARGS: more exporter flags (for example --demo.certificates=200).
+#   EXPORTER_PORT (9856), PROMETHEUS_PORT (19090), ALERTMANAGER_PORT (19093): the ports,
+#     off the packages' own 9090 and 9093, where Debian starts them as services;
+#   RUN_ARGS: more exporter flags (for example --demo.certificates=200). It scrapes every
+#     5 s, for inventories of the demo's size: 60 certificates at least (the renewal
+#     families need them) and some tens of thousands at most.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 exporter_port=${EXPORTER_PORT:-9856}
-prometheus_port=${PROMETHEUS_PORT:-9090}
-alertmanager_port=${ALERTMANAGER_PORT:-9093}
+prometheus_port=${PROMETHEUS_PORT:-19090}
+alertmanager_port=${ALERTMANAGER_PORT:-19093}
 
 prometheus=$(command -v prometheus || true)
 alertmanager=$(command -v prometheus-alertmanager || command -v alertmanager || true)
@@ -27,12 +30,37 @@ if [[ ! -x $root/certview_exporter ]]; then
 	exit 1
 fi
 
+for port in "$exporter_port" "$prometheus_port" "$alertmanager_port"; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "port $port is in use: set EXPORTER_PORT, PROMETHEUS_PORT or ALERTMANAGER_PORT" >&2
+		exit 1
+	fi
+done
+
 dir=$(mktemp -d)
 pids=()
+keep_logs=
 cleanup() {
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$dir"
+	if [[ -n $keep_logs ]]; then
+		echo "the logs are kept in $dir" >&2
+	else
+		rm -rf "$dir"
+	fi
+}
+# failed shows the end of each log, keeps them, and exits.
+failed() {
+	echo "$1; the end of each log:" >&2
+	tail -n 20 "$dir"/*.log >&2
+	keep_logs=1
+	exit 1
+}
+# alive fails unless every process of the stack still runs.
+alive() {
+	for pid in "${pids[@]}"; do
+		kill -0 "$pid" 2>/dev/null || failed "a process of the stack exited"
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -63,24 +91,28 @@ certview_exporter --demo under Prometheus and Alertmanager (logs in $dir):
   exporter:     http://127.0.0.1:$exporter_port/metrics
   Prometheus:   http://127.0.0.1:$prometheus_port/alerts
   Alertmanager: http://127.0.0.1:$alertmanager_port/#/alerts
-Waiting for the certificate alerts (under a minute). Stop with Ctrl-C.
+Waiting for the certificate alerts (about a minute). Stop with Ctrl-C.
 
 EOF
 
 am="--alertmanager.url=http://127.0.0.1:$alertmanager_port"
 kinds='alertname=~"CertView(Certificate|Issuer).*"'
-for _ in $(seq 120); do
-	for pid in "${pids[@]}"; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "a process of the stack exited; its logs:" >&2
-			tail -n 20 "$dir"/*.log >&2
-			exit 1
-		fi
-	done
-	# Every kind: the four renewal kinds of certificate alert and the issuer alert.
-	if [[ $("$amtool" "$am" alert query "$kinds" -o simple 2>/dev/null | awk 'NR > 1 { print $1 }' | sort -u | wc -l) -ge 4 ]] &&
-		"$amtool" "$am" alert query "$kinds" 'renewal_state="renewed_not_deployed"' -o simple 2>/dev/null | grep -q CertView; then
+# Wait for every kind the renewal families raise (the three certificate alerts in both
+# renewal states, and the issuer alert), then until the count of certificate alerts has
+# held for an evaluation interval (5 s): Prometheus sends them in batches.
+stable=0 last=
+for ((i = 0; ; i++)); do
+	alive
+	alerts=$("$amtool" "$am" alert query "$kinds" -o extended 2>/dev/null || true)
+	kinds_seen=$(sed -n 's/.*alertname="\([^"]*\)".*renewal_state="\([^"]*\)".*/\1 \2/p' <<<"$alerts" | sort -u | grep -c . || true)
+	count=$(grep -c CertView <<<"$alerts" || true)
+	if [[ $count == "$last" ]]; then stable=$((stable + 1)); else stable=0; fi
+	last=$count
+	if ((kinds_seen >= 7 && stable >= 5)); then
 		break
+	fi
+	if ((i >= 180)); then
+		failed "not every kind of certificate alert fired within 3 minutes ($kinds_seen of 7 kinds seen)"
 	fi
 	sleep 1
 done
@@ -93,4 +125,4 @@ echo "Certificate alerts in Alertmanager (alert, renewal_state, certificates, on
 		END { for (k in n) { split(k, f, "\t"); printf "  %-36s %-21s %4d  %s\n", f[1], f[2], n[k], one[k] } }' | sort
 echo
 echo "Running; stop with Ctrl-C."
-wait "${pids[0]}"
+while sleep 5; do alive; done
