@@ -60,11 +60,11 @@ func (s *Simulator) Churn(c Churn) ChurnResult {
 	var res ChurnResult
 	total := inv.Instances + cs.added
 	isRemoved := func(j int) bool { return isIn(cs.removed, j) }
-	pick := func(n int, taken map[int]bool) []int {
+	pick := func(n int, taken map[int]bool, keep func(int) bool) []int {
 		var out []int
 		for tries := 0; len(out) < n && tries < 20*n+100; tries++ {
 			j := r.IntN(total)
-			if taken[j] || isRemoved(j) {
+			if taken[j] || isRemoved(j) || keep(j) {
 				continue
 			}
 			taken[j] = true
@@ -76,7 +76,7 @@ func (s *Simulator) Churn(c Churn) ChurnResult {
 	alive := total - len(cs.removed)
 	at := now.Add(-c.Lag).Truncate(time.Second)
 	res.RescanCutoff = at
-	for _, j := range pick(int(c.Rescan*float64(alive)+0.5), taken) {
+	for _, j := range pick(int(c.Rescan*float64(alive)+0.5), taken, func(int) bool { return false }) {
 		rs, ok := cs.rescans[j]
 		old := inv.makeInstance(j, rs, ok).Grade
 		p := r.IntN(len(gradeCases))
@@ -86,14 +86,8 @@ func (s *Simulator) Churn(c Churn) ChurnResult {
 		cs.rescans[j] = rescan{at: at, profile: p}
 		res.Rescanned = append(res.Rescanned, instanceIDBase+int64(j))
 	}
-	if inv.RenewalFamilies {
-		for j := range inv.Instances {
-			if inv.familyInstance(j) {
-				taken[j] = true // the renewal families keep their instances
-			}
-		}
-	}
-	for _, j := range pick(c.Remove, taken) {
+	// The renewal families keep their instances.
+	for _, j := range pick(c.Remove, taken, inv.familyInstance) {
 		k := sort.SearchInts(cs.removed, j)
 		cs.removed = append(cs.removed, 0)
 		copy(cs.removed[k+1:], cs.removed[k:])
