@@ -2,7 +2,6 @@ package certviewtest
 
 import (
 	"fmt"
-	"time"
 )
 
 // The renewal families (Inventory.RenewalFamilies) are the cases an expiry alert must
@@ -169,15 +168,13 @@ func familyName(i, k int) string {
 }
 
 // applyFamily makes generated certificate i the family slot k's certificate: an
-// ordinary key and signature, its subject, issuer and validity.
+// ordinary key and signature, and its issuer. Its name (commonName) and its validity
+// (the slot's days left and lifetime) are genCertificate's.
 func (inv *Inventory) applyFamily(rec *CertificateRecord, i, k int) {
 	slot := familySlots[k]
 	cn := familyName(i, k)
 	rec.KeySize, rec.SignatureAlgorithm, rec.PublicKeyAlgorithm = 2048, "SHA256withRSA", "RSA"
-	rec.SelfSigned, rec.ExtendedValidation = false, false
-	rec.Subject.Name = cn
-	rec.DN = fmt.Sprintf("CN=%s, O=Example Org, L=San Jose, ST=California, C=US", cn)
-	rec.SubjectAlternativeNames = map[string][]string{"DNS Name": {cn, "www." + cn}, "IP Address": nil}
+	rec.SelfSigned = false
 	iss := issuers[0] // DigiCert
 	if slot.lifetime <= 90 {
 		iss = issuers[1] // Let's Encrypt R11
@@ -201,11 +198,6 @@ func (inv *Inventory) applyFamily(rec *CertificateRecord, i, k int) {
 			CertHash: hash(inv.Seed, "cert", ca)}
 		rec.RootIssuer, rec.IssuerCategory = exampleRoot, "Example Org"
 	}
-	validTo := inv.Now.Add(time.Duration(slot.daysLeft * 24 * float64(time.Hour))).Truncate(time.Second)
-	validFrom := validTo.Add(-time.Duration(slot.lifetime) * 24 * time.Hour)
-	rec.ValidTo, rec.ValidToDate = validTo.UnixMilli(), timeISO(validTo)
-	rec.ValidFrom, rec.ValidFromDate = validFrom.UnixMilli(), timeISO(validFrom)
-	rec.CreatedDate = timeISO(validFrom.Add(24 * time.Hour))
 }
 
 // RenewalCase is a certificate of a family block, and what the shipped rules must

@@ -441,6 +441,7 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 		SignatureAlgorithm: "SHA256withRSA",
 		PublicKeyAlgorithm: "RSA",
 		Type:               "Leaf",
+		DN:                 fmt.Sprintf("CN=%s, O=Example Org, L=San Jose, ST=California, C=US", cn),
 		Subject:            NameRecord{Organization: "Example Org", OrganizationUnit: []string{}, Name: cn, Country: "US", State: "California", Locality: "San Jose"},
 		Issuer:             NameRecord{Organization: iss.org, OrganizationUnit: []string{}, Name: iss.name, Country: "US", CertHash: hash(inv.Seed, "issuer:"+iss.name, 0)},
 		RootIssuer:         NameRecord{Organization: iss.org, OrganizationUnit: []string{}, Name: iss.root, Country: "US", CertHash: hash(inv.Seed, "root:"+iss.root, 0)},
@@ -485,6 +486,10 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 	case 11: // a weak EC key
 		rec.KeySize, rec.SignatureAlgorithm, rec.PublicKeyAlgorithm = 192, "SHA256withECDSA", "EC"
 	}
+	if k, ok := inv.familySlotOf(i); ok {
+		inv.applyFamily(&rec, i, k)
+		days, iss.lifetimeDays = familySlots[k].daysLeft, familySlots[k].lifetime
+	}
 	validTo := inv.Now.Add(time.Duration(days * 24 * float64(time.Hour))).Truncate(time.Second)
 	validFrom := validTo.Add(-time.Duration(iss.lifetimeDays) * 24 * time.Hour)
 	rec.ValidTo, rec.ValidToDate = validTo.UnixMilli(), timeISO(validTo)
@@ -493,7 +498,6 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 	rec.UpdateDate = timeISO(inv.Now.Add(-time.Duration(r.IntN(72)) * time.Hour))
 	rec.LastFound = inv.Now.Add(-time.Duration(r.IntN(7*24)) * time.Hour).UnixMilli()
 	rec.ExtendedValidation = i%50 == 12
-	rec.DN = fmt.Sprintf("CN=%s, O=Example Org, L=San Jose, ST=California, C=US", cn)
 	for _, j := range inv.instancesOf(i) {
 		in := inv.genInstance(j)
 		rec.Assets = append(rec.Assets, AssetRecord{
@@ -503,9 +507,6 @@ func (inv *Inventory) genCertificate(i int) CertificateRecord {
 				ID: in.ID, Port: in.Port, FQDN: inv.InstanceFQDN(j), Protocol: in.Protocol, Service: in.Service, Grade: in.Grade,
 			}},
 		})
-	}
-	if k, ok := inv.familySlotOf(i); ok {
-		inv.applyFamily(&rec, i, k)
 	}
 	rec.InstanceCount, rec.AssetCount = len(rec.Assets), len(rec.Assets)
 	if rec.Assets == nil {
