@@ -63,7 +63,7 @@ var ErrNoListing = errors.New("no full listing in progress")
 // LoadListing reads a checkpoint saved by SaveListing; any damage is an error naming the
 // file and the fault.
 func LoadListing(path string) (*Listing, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoListing
 	}

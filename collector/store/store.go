@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,7 +129,7 @@ var ErrNoSnapshot = errors.New("no saved snapshot")
 // wrong magic or version, a checksum mismatch, an undecodable payload) is an error
 // naming the file and the fault.
 func Load(path string, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoSnapshot
 	}
@@ -141,6 +142,41 @@ func Load(path string, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// openRegular opens path for reading, without blocking, and refuses anything but a
+// regular file: a named pipe at the snapshot's path would otherwise block the open until
+// a writer came, and the poll loop (and SIGTERM, which waits for it) with it; a device
+// such as /dev/zero would be read without end.
+func openRegular(path string) (*os.File, error) {
+	f, err := openNonBlocking(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// fileKind names what a file that is not regular is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // crcReader keeps the CRC-32C and length of what is read through it.

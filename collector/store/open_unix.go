@@ -1,0 +1,14 @@
+//go:build unix
+
+package store
+
+import (
+	"os"
+	"syscall"
+)
+
+// openNonBlocking opens a file for reading without waiting for a writer, should it be a
+// FIFO: openRegular refuses it once it is open.
+func openNonBlocking(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
