@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,10 @@ type Options struct {
 	Owners *OwnerRules
 	// Origin is the fingerprint of the settings the records are listed under.
 	Origin Fingerprint
+	// Cut, when set, is told of each value of a record cut to its bound (see bounds.go),
+	// by field; OutOfRange of each value outside its domain: a grade CertView does not
+	// document (served as "other"), a score outside 0-100 (dropped).
+	Cut, OutOfRange func(field string)
 }
 
 // Builder accumulates a poll's pages into a snapshot.
@@ -57,13 +62,17 @@ func (b *Builder) keepTags(assetID int64, names []string) {
 	if assetID == 0 {
 		return // instances name their asset by id: an asset without one matches none
 	}
+	if len(names) > MaxTagsPerAsset {
+		names = names[:MaxTagsPerAsset]
+		b.cut(FieldTags)
+	}
+	for i, n := range names {
+		names[i] = b.boundedShare(FieldTags, n, maxHostBytes)
+	}
 	key := strings.Join(names, "\xff")
 	list, ok := b.tagLists[key]
 	if !ok {
-		for i, n := range names {
-			names[i] = b.share(n)
-		}
-		list = names
+		list = slices.Clip(names)
 		b.tagLists[key] = list
 	}
 	b.assetTags[uint64(assetID)] = list
@@ -74,7 +83,7 @@ func (b *Builder) keepFQDNs(c *certview.Certificate) {
 	for i := range c.Assets {
 		for _, hi := range c.Assets[i].HostInstances {
 			if hi.ID != 0 && hi.FQDN != "" {
-				b.noteFQDN(hi.ID, b.share(hi.FQDN))
+				b.noteFQDN(hi.ID, b.boundedShare(FieldFQDN, hi.FQDN, maxHostBytes))
 			}
 		}
 	}
@@ -135,15 +144,9 @@ func (b *Builder) Reserve(certs, instances int) {
 
 // share sanitises a label value that recurs across records (an issuer, an algorithm, a
 // certhash named by every instance that serves it) and returns one copy of it for all:
-// at 100,000 certificates that saves tens of megabytes.
-func (b *Builder) share(s string) string {
-	if v, ok := b.shared[s]; ok {
-		return v
-	}
-	v := label(s)
-	b.shared[s] = v
-	return v
-}
+// at 100,000 certificates that saves tens of megabytes. It bounds the value as label
+// does; boundedShare bounds it tighter and reports the cut.
+func (b *Builder) share(s string) string { return b.boundedShare("", s, maxHostBytes) }
 
 // AddCertificates converts a page of certificates. It keeps nothing of the page.
 func (b *Builder) AddCertificates(page []certview.Certificate) {
@@ -153,18 +156,18 @@ func (b *Builder) AddCertificates(page []certview.Certificate) {
 		b.maxCertID = max(b.maxCertID, c.ID)
 		b.certs = append(b.certs, Certificate{
 			ID:                 c.ID,
-			CertHash:           b.share(c.CertHash),
-			CommonName:         label(c.Subject.Name),
-			Organization:       b.share(c.Subject.Organization),
-			Issuer:             b.share(c.Issuer.Name),
-			RootIssuer:         b.share(c.RootIssuer.Name),
-			IssuerCategory:     b.share(c.IssuerCategory),
-			SignatureAlgorithm: b.share(c.SignatureAlgorithm),
-			KeyAlgorithm:       b.share(alg),
+			CertHash:           b.boundedShare(FieldCertHash, c.CertHash, maxCertHashBytes),
+			CommonName:         b.bounded(FieldCommonName, c.Subject.Name, maxNameBytes),
+			Organization:       b.boundedShare(FieldOrganization, c.Subject.Organization, maxNameBytes),
+			Issuer:             b.boundedShare(FieldIssuer, c.Issuer.Name, maxNameBytes),
+			RootIssuer:         b.boundedShare(FieldIssuer, c.RootIssuer.Name, maxNameBytes),
+			IssuerCategory:     b.boundedShare(FieldIssuerCategory, c.IssuerCategory, maxShortBytes),
+			SignatureAlgorithm: b.boundedShare(FieldSignatureAlgorithm, c.SignatureAlgorithm, maxShortBytes),
+			KeyAlgorithm:       b.boundedShare(FieldKeyAlgorithm, alg, maxShortBytes),
 			KeySize:            c.KeySize,
 			SelfSigned:         c.SelfSigned,
-			Type:               b.share(c.Type),
-			SerialNumber:       label(c.SerialNumber),
+			Type:               b.boundedShare(FieldType, c.Type, maxShortBytes),
+			SerialNumber:       b.bounded(FieldSerialNumber, c.SerialNumber, maxShortBytes),
 			NotBefore:          c.ValidFrom.Time,
 			NotAfter:           c.ValidTo.Time,
 			InstanceCount:      c.InstanceCount,
@@ -189,25 +192,36 @@ func (b *Builder) AddInstances(page []certview.Instance) {
 		if in.ScannedDate.After(b.watermark) {
 			b.watermark = in.ScannedDate.Time
 		}
+		grade, known := NormalizeGrade(in.EffectiveGrade())
+		if !known {
+			b.outOfRange(FieldGrade)
+		}
 		inst := Instance{
 			ID:        in.ID,
 			CertID:    in.Certificate.ID,
-			CertHash:  b.share(in.Certificate.CertHash),
+			CertHash:  b.boundedShare(FieldCertHash, in.Certificate.CertHash, maxCertHashBytes),
 			AssetID:   in.Asset.ID,
-			AssetName: label(in.Asset.Name),
-			IP:        label(in.Asset.PrimaryIP),
+			AssetName: b.bounded(FieldAssetName, in.Asset.Name, maxHostBytes),
+			IP:        b.bounded(FieldIP, in.Asset.PrimaryIP, maxShortBytes),
 			Port:      in.Port,
-			Protocol:  b.share(in.Protocol),
-			Service:   b.share(in.Service),
-			FQDN:      b.share(in.FQDN),
-			Grade:     b.share(NormalizeGrade(in.EffectiveGrade())),
+			Protocol:  b.boundedShare(FieldProtocol, in.Protocol, maxShortBytes),
+			Service:   b.boundedShare(FieldService, in.Service, maxShortBytes),
+			FQDN:      b.boundedShare(FieldFQDN, in.FQDN, maxHostBytes),
+			Grade:     grade,
 			Protocols: g.ProtocolSupport,
 		}
-		if ti := NormalizeGrade(g.GradeWithTrustIgnored); ti != "none" && ti != inst.Grade {
-			inst.GradeTrustIgnored = b.share(ti)
+		if ti, known := NormalizeGrade(g.GradeWithTrustIgnored); ti != GradeNone && ti != inst.Grade {
+			if !known {
+				b.outOfRange(FieldGrade)
+			}
+			inst.GradeTrustIgnored = ti
 		}
 		for k, s := range []certview.OptFloat{g.CertificateScore, g.ProtocolSupportScore, g.KeyExchangeScore, g.CipherStrengthScore} {
 			inst.Scores[k], inst.HasScore[k] = s.Value, s.Valid
+			if s.Valid && !validScore(s.Value) {
+				inst.Scores[k], inst.HasScore[k] = 0, false
+				b.outOfRange(FieldScore)
+			}
 		}
 		b.ins = append(b.ins, inst)
 	}

@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/certview-exporter/certview_exporter/certview"
 )
@@ -10,8 +9,16 @@ import (
 // ScoreCategories are the categories of a grade's scores, in the order of Instance.Scores.
 var ScoreCategories = [4]string{"certificate", "protocol_support", "key_exchange", "cipher_strength"}
 
-// Grades in order from best to worst; "none" is ungraded.
-var Grades = []string{"A+", "A", "A-", "B", "C", "D", "E", "F", "T", "M", "none"}
+// Grades in order from best to worst; "other" is any grade CertView does not document
+// (one value for all of them, so that an API inventing grades cannot make a series per
+// instance), "none" is ungraded.
+var Grades = []string{"A+", "A", "A-", "B", "C", "D", "E", "F", "T", "M", GradeOther, GradeNone}
+
+// GradeOther and GradeNone are the grade values of an unknown grade and of none.
+const (
+	GradeOther = "other"
+	GradeNone  = "none"
+)
 
 // Thresholds decide which keys are weak.
 type Thresholds struct {
@@ -74,43 +81,34 @@ func WeakSignature(alg string) bool {
 	return strings.Contains(s, "MD5") || strings.Contains(s, "MD2") || strings.Contains(s, "SHA1")
 }
 
-// NormalizeGrade maps a grade to its label value: "none" when ungraded.
-func NormalizeGrade(g string) string {
+// NormalizeGrade maps a grade to its label value: one of Grades, "none" when ungraded,
+// "other" (known false) when CertView's documents do not list it.
+func NormalizeGrade(g string) (value string, known bool) {
 	g = strings.ToUpper(strings.TrimSpace(g))
-	if g == "" {
-		return "none"
+	switch {
+	case g == "":
+		return GradeNone, true
+	case gradeRanks[g] > 0:
+		return strings.Clone(g), true // a short copy, not a view of the record
 	}
-	return label(g)
+	return GradeOther, false
+}
+
+// gradeValue is NormalizeGrade for a grade read back from a saved snapshot, which holds
+// the label values "none" and "other" themselves.
+func gradeValue(g string) string {
+	if g == GradeNone || g == GradeOther {
+		return g
+	}
+	v, _ := NormalizeGrade(g)
+	return v
 }
 
 // label makes a label value valid: UTF-8, no NUL or other control characters, and at
-// most 256 bytes.
+// most 256 bytes (see labelMax).
 func label(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f || s[i] >= utf8.RuneSelf {
-			clean = false
-			break
-		}
-	}
-	if clean && len(s) <= 256 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == 0:
-			continue
-		case r < 0x20 || r == 0x7f:
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
-		}
-		if b.Len() >= 256 {
-			break
-		}
-	}
-	return strings.TrimSpace(b.String())
+	v, _ := labelMax(s, maxHostBytes)
+	return v
 }
 
 // ProtocolName names the protocol version counted at index p of Snapshot.ProtocolCounts.

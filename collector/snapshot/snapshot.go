@@ -11,7 +11,6 @@ package snapshot
 import (
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/certview-exporter/certview_exporter/certview"
@@ -268,25 +267,42 @@ func Restore(r Records, rules *OwnerRules) *Snapshot {
 	return assemble(r, rules)
 }
 
-// sanitise makes the label values of records that were written by someone valid again,
+// sanitise makes the label values of records that were written by someone valid and
+// bounded again, as at a poll (without reporting cuts: the poll that listed them did),
 // and shares recurring ones.
 func (b *Builder) sanitise(r *Records) {
 	for i := range r.Certificates {
 		c := &r.Certificates[i]
-		for _, p := range []*string{&c.CertHash, &c.Organization, &c.Issuer, &c.RootIssuer, &c.IssuerCategory,
-			&c.SignatureAlgorithm, &c.KeyAlgorithm, &c.Type} {
-			*p = b.share(*p)
+		c.CertHash = b.boundedShare("", c.CertHash, maxCertHashBytes)
+		for _, p := range []*string{&c.Organization, &c.Issuer, &c.RootIssuer} {
+			*p = b.boundedShare("", *p, maxNameBytes)
 		}
-		c.CommonName, c.SerialNumber = label(c.CommonName), label(c.SerialNumber)
-		c.IssuerCertHash, c.RootIssuerCertHash = b.share(c.IssuerCertHash), b.share(c.RootIssuerCertHash)
-		c.DN, c.SANs = strings.TrimSpace(c.DN), normaliseSANs(c.SANs)
+		for _, p := range []*string{&c.IssuerCategory, &c.SignatureAlgorithm, &c.KeyAlgorithm, &c.Type} {
+			*p = b.boundedShare("", *p, maxShortBytes)
+		}
+		c.CommonName, _ = labelMax(c.CommonName, maxNameBytes)
+		c.SerialNumber, _ = labelMax(c.SerialNumber, maxShortBytes)
+		c.IssuerCertHash = b.boundedShare("", c.IssuerCertHash, maxCertHashBytes)
+		c.RootIssuerCertHash = b.boundedShare("", c.RootIssuerCertHash, maxCertHashBytes)
+		c.DN, _ = boundDN(c.DN)
+		c.SANs = normaliseSANs(c.SANs)
 	}
 	for i := range r.Instances {
 		in := &r.Instances[i]
-		for _, p := range []*string{&in.CertHash, &in.Protocol, &in.Service, &in.FQDN, &in.Grade} {
-			*p = b.share(*p)
+		in.CertHash = b.boundedShare("", in.CertHash, maxCertHashBytes)
+		in.Protocol = b.boundedShare("", in.Protocol, maxShortBytes)
+		in.Service = b.boundedShare("", in.Service, maxShortBytes)
+		in.FQDN = b.boundedShare("", in.FQDN, maxHostBytes)
+		in.AssetName, _ = labelMax(in.AssetName, maxHostBytes)
+		in.IP, _ = labelMax(in.IP, maxShortBytes)
+		in.Grade = gradeValue(in.Grade)
+		if in.GradeTrustIgnored != "" {
+			in.GradeTrustIgnored = gradeValue(in.GradeTrustIgnored)
 		}
-		in.AssetName, in.IP = label(in.AssetName), label(in.IP)
-		in.GradeTrustIgnored = b.share(in.GradeTrustIgnored)
+		for k := range in.Scores {
+			if in.HasScore[k] && !validScore(in.Scores[k]) {
+				in.Scores[k], in.HasScore[k] = 0, false
+			}
+		}
 	}
 }

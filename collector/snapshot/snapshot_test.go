@@ -65,9 +65,10 @@ func TestLabelSanitising(t *testing.T) {
 			t.Errorf("label(%q) = %q, want %q", in, got, want)
 		}
 	}
-	for g, want := range map[string]string{"": "none", " a+ ": "A+", "b": "B", "T": "T", "m": "M"} {
-		if NormalizeGrade(g) != want {
-			t.Errorf("grade %q -> %q, want %q", g, NormalizeGrade(g), want)
+	for g, want := range map[string]string{"": "none", " a+ ": "A+", "b": "B", "T": "T", "m": "M", "Z": "other", "A++": "other", "none": "other"} {
+		got, known := NormalizeGrade(g)
+		if got != want || known != (want != "other") {
+			t.Errorf("grade %q -> %q (known %v), want %q", g, got, known, want)
 		}
 	}
 }

@@ -22,8 +22,9 @@ var LifetimeCapDays = [3]int{200, 100, 47}
 const successorScan = 64
 
 // sanList flattens a record's subject alternative names, of every type, into one
-// string: lower-cased, sorted, without repeats, separated by newlines; "" when none.
-func sanList(sans map[string][]string) string {
+// string: lower-cased, sorted, without repeats, separated by newlines, and bounded (see
+// boundSANs); "" when none. cut says whether names were dropped to the bound.
+func sanList(sans map[string][]string) (list string, cut bool) {
 	var all []string
 	for _, names := range sans {
 		for _, n := range names {
@@ -35,19 +36,20 @@ func sanList(sans map[string][]string) string {
 	return joinSANs(all)
 }
 
-// joinSANs sorts, de-duplicates and joins names (it may reorder the slice).
-func joinSANs(names []string) string {
+// joinSANs sorts, de-duplicates, bounds and joins names (it may reorder the slice).
+func joinSANs(names []string) (string, bool) {
 	slices.Sort(names)
-	return strings.Join(slices.Compact(names), "\n")
+	return boundSANs(slices.Compact(names))
 }
 
-// normaliseSANs makes a saved record's SANs sorted and unique again: the subset test
-// relies on it.
+// normaliseSANs makes a saved record's SANs sorted, unique and bounded again: the subset
+// test relies on it.
 func normaliseSANs(s string) string {
 	if s == "" {
 		return ""
 	}
-	return joinSANs(strings.Split(s, "\n"))
+	list, _ := joinSANs(strings.Split(s, "\n"))
+	return list
 }
 
 // sansInclude says whether the sorted list all holds every name of the sorted list sub.
@@ -201,9 +203,14 @@ func (s *Snapshot) ServedLeaves(i int) int {
 
 // keepSubject copies what successors and the issuer chain need from a record.
 func (b *Builder) keepSubject(out *Certificate, c *certview.Certificate) {
-	out.DN = strings.TrimSpace(c.DN)
-	out.SANs = sanList(c.SubjectAlternativeNames)
+	var cut bool
+	if out.DN, cut = boundDN(c.DN); cut {
+		b.cut(FieldDN)
+	}
+	if out.SANs, cut = sanList(c.SubjectAlternativeNames); cut {
+		b.cut(FieldSANs)
+	}
 	// As the certificates' own certhashes are kept: the issuer's must match them.
-	out.IssuerCertHash = b.share(c.Issuer.CertHash)
-	out.RootIssuerCertHash = b.share(c.RootIssuer.CertHash)
+	out.IssuerCertHash = b.boundedShare(FieldCertHash, c.Issuer.CertHash, maxCertHashBytes)
+	out.RootIssuerCertHash = b.boundedShare(FieldCertHash, c.RootIssuer.CertHash, maxCertHashBytes)
 }
