@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -185,6 +187,14 @@ type Inventory struct {
 	// and late, and an expiring intermediate with served certificates under it.
 	// RenewalCases lists them.
 	RenewalFamilies bool
+	// Oversized, when above 0, pads every generated record the way a hostile API could:
+	// each string field the exporter keeps (the subject's DN, name and organization, the
+	// issuers' names, the serial number, algorithms, type and category, the assets' and
+	// host instances' names, IPs, fqdns, protocols and services) to this many bytes, unique
+	// to the record; a SAN list of Oversized/16 names; and 40 tags an asset, each of up to
+	// 512 bytes. Certhashes and ids are left as they are. For the bounds' tests and the
+	// measurement of what the exporter keeps.
+	Oversized int
 
 	churn *churnState // what Simulator.Churn changed; nil: nothing
 }
@@ -250,6 +260,9 @@ func (inv *Inventory) rawCertificate(k int, pubKeyAlg, tags bool) []byte {
 		return s[k]
 	}
 	r := inv.genCertificate(k - len(inv.sampleCerts()))
+	if inv.Oversized > 0 {
+		inv.oversizeCertificate(&r)
+	}
 	if !pubKeyAlg {
 		r.PublicKeyAlgorithm = ""
 	}
@@ -266,8 +279,58 @@ func (inv *Inventory) rawInstance(k int) []byte {
 	if s := inv.sampleInstances(); k < len(s) {
 		return s[k]
 	}
-	b, _ := json.Marshal(inv.genInstance(k - len(inv.sampleInstances())))
+	r := inv.genInstance(k - len(inv.sampleInstances()))
+	if inv.Oversized > 0 {
+		inv.oversizeInstance(&r)
+	}
+	b, _ := json.Marshal(r)
 	return b
+}
+
+// pad makes s unique to the record (key) and Oversized bytes long (or n, when n > 0).
+func (inv *Inventory) pad(s, key string, n int) string {
+	if n <= 0 {
+		n = inv.Oversized
+	}
+	s += "~" + key + "~"
+	if len(s) < n {
+		s += strings.Repeat("padding-", (n-len(s))/8+1)
+	}
+	return s[:n]
+}
+
+// oversizeCertificate pads a generated certificate (see Inventory.Oversized).
+func (inv *Inventory) oversizeCertificate(r *CertificateRecord) {
+	key := strconv.FormatInt(r.ID, 10)
+	for _, p := range []*string{&r.DN, &r.Subject.Name, &r.Subject.Organization, &r.Issuer.Name, &r.RootIssuer.Name,
+		&r.SerialNumber, &r.SignatureAlgorithm, &r.PublicKeyAlgorithm, &r.Type, &r.IssuerCategory} {
+		*p = inv.pad(*p, key, 0)
+	}
+	var sans []string
+	for k := range inv.Oversized / 16 {
+		sans = append(sans, fmt.Sprintf("s%d-%s.example.com", k, key))
+	}
+	r.SubjectAlternativeNames = map[string][]string{"DNS Name": sans}
+	for a := range r.Assets {
+		asset := &r.Assets[a]
+		asset.Name = inv.pad(asset.Name, key, 0)
+		for h := range asset.HostInstances {
+			asset.HostInstances[h].FQDN = inv.pad(asset.HostInstances[h].FQDN, key, 0)
+		}
+		asset.Tags = asset.Tags[:0]
+		for t := range 40 {
+			name := inv.pad(fmt.Sprintf("Tag%d", t), key, min(inv.Oversized, 512))
+			asset.Tags = append(asset.Tags, TagRecord{Name: name, UUID: key})
+		}
+	}
+}
+
+// oversizeInstance pads a generated instance (see Inventory.Oversized).
+func (inv *Inventory) oversizeInstance(r *InstanceRecord) {
+	key := strconv.FormatInt(r.ID, 10)
+	for _, p := range []*string{&r.Protocol, &r.Service, &r.Asset.Name, &r.Asset.PrimaryIP} {
+		*p = inv.pad(*p, key, 0)
+	}
 }
 
 func (inv *Inventory) rng(kind, i uint64) *rand.Rand {

@@ -113,5 +113,6 @@ func (s *Loop) newBuilder() *snapshot.Builder { return snapshot.NewBuilder(s.bui
 
 // builderOptions are what the loop's snapshots are made with.
 func (s *Loop) builderOptions() snapshot.Options {
-	return snapshot.Options{Thresholds: s.opts.Thresholds, Owners: s.opts.Owners, Origin: s.opts.Origin}
+	return snapshot.Options{Thresholds: s.opts.Thresholds, Owners: s.opts.Owners, Origin: s.opts.Origin,
+		Cut: s.opts.Telemetry.CutValue, OutOfRange: s.opts.Telemetry.OutOfRange}
 }
