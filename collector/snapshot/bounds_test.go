@@ -42,7 +42,7 @@ func hostile(i int) (certview.Certificate, certview.Instance) {
 	for k := range 100 {
 		tags = append(tags, certview.Tag{Name: big(fmt.Sprintf("tag%d", k), 1_000)})
 	}
-	tags = append(tags, certview.Tag{Name: "Team-payments"}) // past the count: not kept
+	tags = append(tags, certview.Tag{Name: "Team-payments"}) // the one tag the owner rule reads
 	cert := certview.Certificate{
 		ID: int64(i + 1), CertHash: big("hash", 60_000), SerialNumber: big("serial", 60_000), DN: "CN=" + big("dn", 60_000),
 		ValidFrom: ts(epoch.Add(-time.Hour)), ValidTo: ts(epoch.Add(time.Duration(i+1) * time.Hour)),
@@ -121,18 +121,32 @@ func TestEveryKeptStringIsBounded(t *testing.T) {
 			t.Fatalf("instance %d: grade %q/%q, scores %v %v", i, in.Grade, in.GradeTrustIgnored, in.Scores, in.HasScore)
 		}
 	}
+	// With owner rules, an asset keeps only the tags they read: of 101, the one team tag
+	// (the last), and the owner resolves from it.
 	for id, tags := range s.AssetTags {
-		if len(tags) != MaxTagsPerAsset || slices.ContainsFunc(tags, func(t string) bool { return len(t) > maxHostBytes }) {
-			t.Fatalf("asset %d keeps %d tags", id, len(tags))
+		if !slices.Equal(tags, []string{"Team-payments"}) {
+			t.Fatalf("asset %d keeps %d tags: %.80q", id, len(tags), tags)
 		}
 	}
-	// The owner tag came after the first 32: it is not kept, and the cut says so.
-	if s.Owners == nil || s.Owners.Instance[0] != 0 {
-		t.Fatal("a tag past the bound was used")
+	if s.Owners == nil || s.Owners.Instance[0] == 0 || s.Owners.Combos[s.Owners.Instance[0]][0] != "payments" {
+		t.Fatal("the owner tag was not kept")
+	}
+	// Without rules (a saved snapshot restored), an asset keeps its first MaxTagsPerAsset
+	// tags, each bounded.
+	r := s.Records
+	c, _ := hostile(0)
+	r.AssetTags = map[uint64][]string{7: c.Assets[0].Tags.Names()}
+	for _, tag := range Restore(r, nil).AssetTags[7] {
+		if len(tag) > maxHostBytes {
+			t.Fatalf("a restored tag of %d bytes", len(tag))
+		}
+	}
+	if n := len(Restore(r, nil).AssetTags[7]); n != MaxTagsPerAsset {
+		t.Fatalf("a restored asset keeps %d tags", n)
 	}
 	wantCut := map[string]int{FieldCertHash: 3 * n, FieldCommonName: n, FieldOrganization: n, FieldIssuer: 2 * n,
 		FieldIssuerCategory: n, FieldSignatureAlgorithm: n, FieldType: n, FieldSerialNumber: n, FieldDN: n, FieldSANs: n,
-		FieldAssetName: n, FieldIP: n, FieldProtocol: n, FieldService: n, FieldFQDN: n, FieldTags: n + n*MaxTagsPerAsset,
+		FieldAssetName: n, FieldIP: n, FieldProtocol: n, FieldService: n, FieldFQDN: n,
 		FieldKeyAlgorithm: n}
 	// The instance's certhash is the certificate's: cut again where the instance names it.
 	wantCut[FieldCertHash] += n

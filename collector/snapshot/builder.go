@@ -57,12 +57,17 @@ func (b *Builder) keepAssetTags() {
 }
 
 // keepTags notes an asset's tag names (a slice it may keep), sharing one copy of each
-// distinct list.
+// distinct list. With owner rules it keeps only the tags they read, each rule's first
+// match, so that an asset holds no more tags than there are rules however many the API
+// sends (the owners resolved from the kept tags are the same). Without rules (a saved
+// snapshot restored) it keeps the first MaxTagsPerAsset.
 func (b *Builder) keepTags(assetID int64, names []string) {
 	if assetID == 0 {
 		return // instances name their asset by id: an asset without one matches none
 	}
-	if len(names) > MaxTagsPerAsset {
+	if b.opts.Owners != nil {
+		names = b.opts.Owners.firstMatches(names, maxHostBytes)
+	} else if len(names) > MaxTagsPerAsset {
 		names = names[:MaxTagsPerAsset]
 		b.cut(FieldTags)
 	}

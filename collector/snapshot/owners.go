@@ -95,6 +95,40 @@ func (r *OwnerRules) Values(tags []string) []string {
 	return out
 }
 
+// firstMatches keeps of tags, in their order, those that are the first a rule matches,
+// as Values reads each tag: cut to max bytes. Values gives the same for what it keeps
+// as for all of tags. It reuses tags' array.
+func (r *OwnerRules) firstMatches(tags []string, max int) []string {
+	found := make([]bool, len(r.labels))
+	left := len(r.labels)
+	kept := tags[:0]
+	for _, t := range tags {
+		if left == 0 {
+			break
+		}
+		v, _ := labelMax(t, max)
+		first := false
+		for i, l := range r.labels {
+			if found[i] {
+				continue
+			}
+			if l.re != nil {
+				if m := l.re.FindStringSubmatch(v); m != nil && m[1] != "" {
+					found[i], first = true, true
+					left--
+				}
+			} else if l.values[v] {
+				found[i], first = true, true
+				left--
+			}
+		}
+		if first {
+			kept = append(kept, t)
+		}
+	}
+	return kept
+}
+
 // Owners is a snapshot's owner labels, resolved from its assets' tags by the rules.
 type Owners struct {
 	Labels []string
