@@ -195,6 +195,9 @@ type Inventory struct {
 	// 512 bytes. Certhashes and ids are left as they are. For the bounds' tests and the
 	// measurement of what the exporter keeps.
 	Oversized int
+	// HugeDN, when above 0, pads the DN of every generated certificate to this many bytes,
+	// unique to the certificate, and nothing else.
+	HugeDN int
 
 	churn *churnState // what Simulator.Churn changed; nil: nothing
 }
@@ -262,6 +265,9 @@ func (inv *Inventory) rawCertificate(k int, pubKeyAlg, tags bool) []byte {
 	r := inv.genCertificate(k - len(inv.sampleCerts()))
 	if inv.Oversized > 0 {
 		inv.oversizeCertificate(&r)
+	}
+	if inv.HugeDN > 0 {
+		r.DN = inv.pad(r.DN, strconv.FormatInt(r.ID, 10), inv.HugeDN)
 	}
 	if !pubKeyAlg {
 		r.PublicKeyAlgorithm = ""
