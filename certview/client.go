@@ -83,6 +83,17 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// pageByteLimit is the most bytes the body of a page of size records may hold, after
+// decompression: Config.MaxPageBytes when set, a bound on any one answer whatever its
+// size; otherwise PageBytesPerRecord per record asked for plus PageBytesSlack, so that
+// a smaller page (see listPages) has a smaller limit.
+func (c *Client) pageByteLimit(size int) int64 {
+	if c.cfg.MaxPageBytes > 0 || size == c.cfg.PageSize {
+		return c.cfg.pageByteLimit()
+	}
+	return int64(size)*PageBytesPerRecord + PageBytesSlack
+}
+
 // noRedirect stops redirects: a POST with a bearer token must not follow one.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 

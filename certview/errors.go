@@ -66,21 +66,50 @@ func (e *PageError) Error() string {
 
 func (e *PageError) Unwrap() error { return e.Err }
 
-// PageLimitError says a page broke a bound and was refused (without a retry): its body
-// was larger than Limit bytes (Config.MaxPageBytes, counted after decompression), or it
-// held more than Limit records, the page size asked for.
+// PageLimitError says a page broke a bound and was refused: its body was larger than
+// Limit bytes (Config.MaxPageBytes, counted after decompression), or it held more than
+// Limit records, the page size asked for. A page over its byte limit is first read
+// again in smaller pages (see listPages); when one of those is still too large, Size
+// and First say which: the Size records from record First of the page on.
 type PageLimitError struct {
 	Endpoint string
-	Page     int
+	Page     int    // at the configured page size
 	Unit     string // "bytes" or "records"
 	Limit    int64
+	Size     int // 0, or the smaller page size that still broke the limit
+	First    int // with Size: the position in Page of the smaller page's first record
 }
 
 func (e *PageLimitError) Error() string {
 	if e.Unit == "records" {
 		return fmt.Sprintf("certview: %s page %d: the answer holds more than the %d records asked for", e.Endpoint, e.Page, e.Limit)
 	}
+	if e.Size > 0 {
+		return fmt.Sprintf("certview: %s page %d: even read again in pages of %d records, the answer for its records %d to %d is larger than its limit of %d %s",
+			e.Endpoint, e.Page, e.Size, e.First, e.First+e.Size-1, e.Limit, e.Unit)
+	}
 	return fmt.Sprintf("certview: %s page %d: the answer is larger than its limit of %d %s", e.Endpoint, e.Page, e.Limit, e.Unit)
+}
+
+// RepeatedPageError says that an answer repeated what the listing had already read, as
+// an API that ignores pageNumber does: the listing stops instead of paging on through
+// the same records until Config.MaxPages. Identical: the answer was the previous page
+// again, byte for byte; otherwise it was the second full page in a row that held only
+// records already listed.
+type RepeatedPageError struct {
+	Endpoint  string
+	Page      int // at the configured page size
+	Records   int // records in the answer
+	Identical bool
+}
+
+func (e *RepeatedPageError) Error() string {
+	if e.Identical {
+		return fmt.Sprintf("certview: %s page %d: the answer repeats the previous page byte for byte (%d records); the API appears to ignore pageNumber",
+			e.Endpoint, e.Page, e.Records)
+	}
+	return fmt.Sprintf("certview: %s page %d: a second full page in a row holds only records already listed (%d records); the API appears to ignore pageNumber",
+		e.Endpoint, e.Page, e.Records)
 }
 
 // ErrTooManyPages stops a listing that pages past Config.MaxPages.

@@ -3,11 +3,15 @@ package certview
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-kit/log/level"
@@ -15,7 +19,7 @@ import (
 
 // ListStats describes one listing.
 type ListStats struct {
-	Pages      int  // pages fetched (successful calls)
+	Pages      int  // calls that got a page, answers over the byte limit read again in smaller pages included
 	Records    int  // records handed to the caller
 	Duplicates int  // records dropped because their id was seen on an earlier page
 	Skipped    int  // records that failed to decode
@@ -44,99 +48,278 @@ type record[T any] interface {
 type pager struct {
 	endpoint   string
 	path       string
-	body       func(page int) ([]byte, error)
+	body       func(page, size int) ([]byte, error)
 	maxRecords int // 0: no window
 }
 
-// listPages pages through p from page 0 and hands each page's new records to fn. It
-// stops at a page holding fewer records than the page size, an empty page or a 204, so
-// N records cost floor(N/pageSize)+1 calls.
+// Reading a page over its byte limit again in smaller pages (see listPages).
+const (
+	// minSplitSize is the smallest page size a page is split into. Each split costs
+	// calls, and the byte limit of a smaller page is smaller too, so going further buys
+	// little: with it a page of 200 costs at most 1+2+4+8 = 15 calls (4 when it fails).
+	minSplitSize = 25
+	// maxSplitPages is how many pages of one listing may be read again in smaller
+	// pages; the next one over its limit fails the listing. With minSplitSize it bounds
+	// the extra calls of a listing at 4×14 = 56.
+	maxSplitPages = 4
+)
+
+// repeatMinRecords is the smallest page the repeated-page rules judge (see lister.note):
+// in a page of a few records, a few records inserted ahead of the cursor would repeat
+// the whole page. Smaller page sizes rely on Config.MaxPages alone.
+const repeatMinRecords = 10
+
+// listPages pages through p from page 0 and hands each page's new records to fn (once
+// per page, or not at all when a page brings none). It stops at a page holding fewer
+// records than the page size, an empty page or a 204, so N records cost
+// floor(N/pageSize)+1 calls.
+//
+// A page whose body is over its byte limit (a few huge records) is read again in
+// smaller pages before the listing fails: page N of size S holds the same records as
+// pages 2N and 2N+1 of size S/2 (or, for a size S with smallest prime factor f, pages
+// fN to fN+f-1 of size S/f), and a smaller page has a smaller limit (see
+// Client.pageByteLimit). Those that are still too large are split again, down to
+// minSplitSize; one still too large then fails the listing with a PageLimitError that
+// names the page and the records. After them the listing goes on at the configured size
+// from page N+1. At most maxSplitPages pages of a listing are split.
+//
+// An API that ignores pageNumber answers page 0 again and again; the listing would
+// spend the rate-limit budget until MaxPages. Such a listing fails with a
+// RepeatedPageError; see lister.note for the rules.
 func listPages[T any, P record[T]](ctx context.Context, c *Client, p pager, fn func([]T) error) (ListStats, error) {
-	var st ListStats
-	seen := map[uint64]struct{}{}
-	size := c.cfg.PageSize
-	limit := c.cfg.pageByteLimit()
+	l := &lister[T, P]{ctx: ctx, c: c, p: p, size: c.cfg.PageSize, seen: map[uint64]struct{}{}}
+	size := l.size
 	for page := 0; ; page++ {
 		if page >= c.cfg.MaxPages {
-			return st, fmt.Errorf("%w: %s stopped at page %d (max pages %d)", ErrTooManyPages, p.endpoint, page, c.cfg.MaxPages)
+			return l.st, fmt.Errorf("%w: %s stopped at page %d (max pages %d)", ErrTooManyPages, p.endpoint, page, c.cfg.MaxPages)
 		}
 		if p.maxRecords > 0 && (page+1)*size > p.maxRecords {
-			st.Truncated = true
+			l.st.Truncated = true
 			level.Warn(c.cfg.Logger).Log("msg", "listing reached the endpoint's record window; later records are not fetched",
 				"endpoint", p.endpoint, "window", p.maxRecords)
-			return st, nil
+			return l.st, nil
 		}
-		body, err := p.body(page)
+		fresh, short, err := l.read(page, 0, size)
+		if isByteLimit(err) {
+			fresh, short, err = l.split(page, err)
+		}
 		if err != nil {
-			return st, fmt.Errorf("certview: %s page %d: encoding request: %w", p.endpoint, page, err)
-		}
-		var recs []T
-		var raw int
-		// The records skipped by the attempt that read the page; an attempt that fails
-		// (and may be retried) reports none.
-		var skipped []SkipEvent
-		var coerced CoerceEvent
-		err = c.call(ctx, p.endpoint, page, p.path, body, func(r io.Reader) error {
-			recs, raw, skipped = recs[:0], 0, skipped[:0]
-			coerced = CoerceEvent{Endpoint: p.endpoint, Page: page}
-			if r == nil {
-				return nil
-			}
-			br := &boundedReader{r: r, left: limit}
-			var derr error
-			recs, raw, derr = decodeRecords[T, P](br, size, func(idx int, err error) {
-				skipped = append(skipped, SkipEvent{Endpoint: p.endpoint, Page: page, Index: idx, Err: err})
-			}, func(idx, values int, first string) {
-				if coerced.Records == 0 {
-					coerced.FirstIndex, coerced.First = idx, first
-				}
-				coerced.Records++
-				coerced.Values += values
-			})
-			switch {
-			case br.exceeded:
-				return &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "bytes", Limit: limit}
-			case errors.Is(derr, errTooManyRecords):
-				return &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "records", Limit: int64(size)}
-			}
-			return derr
-		})
-		if err != nil {
-			var apiErr *APIError
-			var pageErr *PageError
-			var limitErr *PageLimitError
-			if !errors.As(err, &apiErr) && !errors.As(err, &pageErr) && !errors.As(err, &limitErr) && !errors.Is(err, ctx.Err()) {
-				var authErr *AuthError
-				var thrErr *ThrottledError
-				if !errors.As(err, &authErr) && !errors.As(err, &thrErr) {
-					err = &PageError{Endpoint: p.endpoint, Page: page, Attempts: 1, Err: err}
-				}
-			}
-			return st, err
-		}
-		st.Pages++
-		c.reportSkipped(&st, skipped)
-		c.reportCoerced(&st, coerced)
-		fresh := recs[:0]
-		for i := range recs {
-			k := P(&recs[i]).key()
-			if _, dup := seen[k]; dup {
-				st.Duplicates++
-				continue
-			}
-			seen[k] = struct{}{}
-			fresh = append(fresh, recs[i])
+			return l.st, err
 		}
 		if len(fresh) > 0 {
-			st.Records += len(fresh)
+			l.st.Records += len(fresh)
 			if err := fn(fresh); err != nil {
-				return st, err
+				return l.st, err
 			}
 		}
-		if raw < size {
-			return st, nil
+		if short {
+			return l.st, nil
 		}
 	}
+}
+
+// lister is the state of one listing.
+type lister[T any, P record[T]] struct {
+	ctx  context.Context
+	c    *Client
+	p    pager
+	size int // the configured page size
+	st   ListStats
+	seen map[uint64]struct{}
+
+	prevSum  [sha256.Size]byte // the previous full page's body, hashed
+	prevFull bool              // prevSum is set: the previous answer was a full page
+	stale    int               // full pages in a row without a new record
+	splits   int               // pages read again in smaller pages
+}
+
+// isByteLimit says whether err is a page over its byte limit.
+func isByteLimit(err error) bool {
+	var limitErr *PageLimitError
+	return errors.As(err, &limitErr) && limitErr.Unit == "bytes"
+}
+
+// read fetches size records from record first of page on (page counted at the
+// configured size; size divides first and the configured size) and returns those not
+// seen before, and whether the answer was short, which ends the listing. Events, logs
+// and errors name page, and positions within it.
+func (l *lister[T, P]) read(page, first, size int) (fresh []T, short bool, err error) {
+	c, p := l.c, l.p
+	number := (page*l.size + first) / size
+	body, err := p.body(number, size)
+	if err != nil {
+		return nil, false, fmt.Errorf("certview: %s page %d: encoding request: %w", p.endpoint, page, err)
+	}
+	limit := c.pageByteLimit(size)
+	var recs []T
+	var raw int
+	var sum [sha256.Size]byte
+	// The records skipped by the attempt that read the page; an attempt that fails
+	// (and may be retried) reports none.
+	var skipped []SkipEvent
+	var coerced CoerceEvent
+	err = c.call(l.ctx, p.endpoint, page, p.path, body, func(r io.Reader) error {
+		recs, raw, skipped = recs[:0], 0, skipped[:0]
+		coerced = CoerceEvent{Endpoint: p.endpoint, Page: page}
+		if r == nil {
+			return nil
+		}
+		br := &boundedReader{r: r, left: limit}
+		h := sha256.New()
+		var derr error
+		recs, raw, derr = decodeHashed[T, P](br, size, func(idx int, err error) {
+			skipped = append(skipped, SkipEvent{Endpoint: p.endpoint, Page: page, Index: first + idx, Err: err})
+		}, func(idx, values int, firstField string) {
+			if coerced.Records == 0 {
+				coerced.FirstIndex, coerced.First = first+idx, firstField
+			}
+			coerced.Records++
+			coerced.Values += values
+		}, h)
+		h.Sum(sum[:0])
+		switch {
+		case br.exceeded:
+			e := &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "bytes", Limit: limit}
+			if size != l.size {
+				e.Size, e.First = size, first
+			}
+			return e
+		case errors.Is(derr, errTooManyRecords):
+			return &PageLimitError{Endpoint: p.endpoint, Page: page, Unit: "records", Limit: int64(size)}
+		}
+		return derr
+	})
+	if err != nil {
+		var apiErr *APIError
+		var pageErr *PageError
+		var limitErr *PageLimitError
+		if !errors.As(err, &apiErr) && !errors.As(err, &pageErr) && !errors.As(err, &limitErr) && !errors.Is(err, l.ctx.Err()) {
+			var authErr *AuthError
+			var thrErr *ThrottledError
+			if !errors.As(err, &authErr) && !errors.As(err, &thrErr) {
+				err = &PageError{Endpoint: p.endpoint, Page: page, Attempts: 1, Err: err}
+			}
+		}
+		return nil, false, err
+	}
+	l.st.Pages++
+	c.reportSkipped(&l.st, skipped)
+	c.reportCoerced(&l.st, coerced)
+	dups := 0
+	fresh = recs[:0]
+	for i := range recs {
+		k := P(&recs[i]).key()
+		if _, dup := l.seen[k]; dup {
+			dups++
+			continue
+		}
+		l.seen[k] = struct{}{}
+		fresh = append(fresh, recs[i])
+	}
+	l.st.Duplicates += dups
+	if err := l.note(page, size, raw, len(fresh), dups, sum); err != nil {
+		return nil, false, err
+	}
+	return fresh, raw < size, nil
+}
+
+// note applies the repeated-page rules to a page just read. No sort order is documented
+// for v2, so records shift between pages while a listing runs, and a page that repeats
+// a few records of the one before is normal (they are dropped as duplicates). For a
+// full page to hold no new record at all, a page's worth of records must have moved
+// from ahead of the cursor to behind it between two calls; for two full pages in a row,
+// two pages' worth. An API that ignores pageNumber does that on every call. So:
+//
+//   - a full page whose body is, byte for byte, the previous page's fails the listing
+//     at once (one wasted call): shifting by exactly a page, order kept, is not a thing
+//     a live listing does;
+//   - a full page without a new record (every record a duplicate or undecodable, at
+//     least one a duplicate) is let through once, as the rare bulk reordering it may
+//     be; a second one in a row fails the listing (two wasted calls).
+//
+// Pages under repeatMinRecords are not judged.
+func (l *lister[T, P]) note(page, size, raw, fresh, dups int, sum [sha256.Size]byte) error {
+	full := raw == size && size >= repeatMinRecords
+	identical := full && l.prevFull && sum == l.prevSum
+	l.prevSum, l.prevFull = sum, full
+	if identical {
+		return &RepeatedPageError{Endpoint: l.p.endpoint, Page: page, Records: raw, Identical: true}
+	}
+	if !full || fresh > 0 || dups == 0 {
+		l.stale = 0
+		return nil
+	}
+	if l.stale++; l.stale >= 2 {
+		return &RepeatedPageError{Endpoint: l.p.endpoint, Page: page, Records: raw}
+	}
+	level.Warn(l.c.cfg.Logger).Log("msg", "a full page held only records already listed; one more fails the listing",
+		"endpoint", l.p.endpoint, "page", page, "records", raw)
+	return nil
+}
+
+// split reads page (at the configured size), whose answer was over its byte limit
+// (tooLarge), again in smaller pages, as listPages describes, and returns their new
+// records together, so that the caller sees one page. It logs one line per page.
+func (l *lister[T, P]) split(page int, tooLarge error) ([]T, bool, error) {
+	c, p := l.c, l.p
+	if l.splits >= maxSplitPages {
+		level.Warn(c.cfg.Logger).Log("msg", "a page is over its byte limit and this listing has read as many pages again in smaller pages as it may",
+			"endpoint", p.endpoint, "page", page, "page_size", l.size, "split_pages", l.splits)
+		return nil, false, tooLarge
+	}
+	l.splits++
+	l.st.Pages++ // the answer over the limit was a call
+	pagesBefore := l.st.Pages
+	var sizes []string
+	var all []T
+	var walk func(first, size int, tooLarge error) (bool, error)
+	walk = func(first, size int, tooLarge error) (bool, error) {
+		f := splitFactor(size)
+		if f == 0 {
+			return false, tooLarge
+		}
+		sub := size / f
+		if s := strconv.Itoa(sub); !slices.Contains(sizes, s) {
+			sizes = append(sizes, s)
+		}
+		for k := 0; k < f; k++ {
+			fresh, short, err := l.read(page, first+k*sub, sub)
+			if isByteLimit(err) {
+				l.st.Pages++
+				short, err = walk(first+k*sub, sub, err)
+			} else {
+				all = append(all, fresh...)
+			}
+			if err != nil || short {
+				return short, err
+			}
+		}
+		return false, nil
+	}
+	short, err := walk(0, l.size, tooLarge)
+	kv := []any{"endpoint", p.endpoint, "page", page, "page_size", l.size, "smaller_sizes", strings.Join(sizes, ","),
+		"calls", 1 + l.st.Pages - pagesBefore}
+	if err != nil {
+		level.Warn(c.cfg.Logger).Log(append([]any{"msg", "a page over its byte limit was read again in smaller pages and is still too large", "err", err}, kv...)...)
+		return nil, false, err
+	}
+	level.Warn(c.cfg.Logger).Log(append([]any{"msg", "a page over its byte limit was read again in smaller pages"}, kv...)...)
+	return all, short, nil
+}
+
+// splitFactor is the number of pages a page of size records is split into: its smallest
+// prime factor, so that the smaller pages line up with it, or 0 when that would make
+// pages under minSplitSize.
+func splitFactor(size int) int {
+	for f := 2; f*f <= size; f++ {
+		if size%f == 0 {
+			if size/f < minSplitSize {
+				return 0
+			}
+			return f
+		}
+	}
+	return 0 // a prime: only pages of one record line up with it
 }
 
 // reportSkipped counts a page's skipped records, hands each to the Skip hook and logs
@@ -211,6 +394,14 @@ func decodePage[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx i
 // path of the first.
 func decodeRecords[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx int, err error),
 	coerced func(idx, values int, first string)) (recs []T, raw int, err error) {
+	return decodeHashed[T, P](r, maxRecords, skip, coerced, nil)
+}
+
+// decodeHashed is decodeRecords that also writes each element's bytes (with the comma
+// and spaces before it) to sum, when not nil: two answers with the same elements hash
+// the same, however the transport split them and whatever follows the array.
+func decodeHashed[T any, P record[T]](r io.Reader, maxRecords int, skip func(idx int, err error),
+	coerced func(idx, values int, first string), sum hash.Hash) (recs []T, raw int, err error) {
 	tee := &recordTee{r: r}
 	dec := json.NewDecoder(tee)
 	tok, err := dec.Token()
@@ -235,6 +426,9 @@ func decodeRecords[T any, P record[T]](r io.Reader, maxRecords int, skip func(id
 		if err != nil && dec.InputOffset() == at {
 			// The decoder did not move: the stream itself is broken here.
 			return nil, raw, &errStream{fmt.Errorf("record %d: %w", raw, err)}
+		}
+		if sum != nil {
+			sum.Write(tee.span(at, dec.InputOffset()))
 		}
 		if err != nil && isRecordError(err) {
 			// The record is whole JSON of an unexpected shape: read it again, liberally.
@@ -310,11 +504,11 @@ func (c *Client) listCertificates(ctx context.Context, filter *Filter, fn func([
 		return listPages[Certificate](ctx, c, pager{
 			endpoint: EndpointCertificates,
 			path:     "/certview/" + version + "/certificates",
-			body: func(page int) ([]byte, error) {
+			body: func(page, size int) ([]byte, error) {
 				return json.Marshal(certificatesBody{
 					Filter:        filter,
 					PageNumber:    page,
-					PageSize:      c.cfg.PageSize,
+					PageSize:      size,
 					Includes:      c.cfg.Includes,
 					ExcludeFields: strings.Join(c.cfg.ExcludeFields, ","),
 					AssetType:     c.cfg.AssetType,
@@ -344,11 +538,11 @@ func (c *Client) listInstances(ctx context.Context, filter *Filter, fn func([]In
 	st, err := listPages[Instance](ctx, c, pager{
 		endpoint: EndpointInstances,
 		path:     "/certview/" + InstancesVersion + "/instances",
-		body: func(page int) ([]byte, error) {
+		body: func(page, size int) ([]byte, error) {
 			return json.Marshal(instancesBody{
 				FilterRequest: filter,
 				PageNumber:    page,
-				PageSize:      c.cfg.PageSize,
+				PageSize:      size,
 				AssetType:     c.cfg.AssetType,
 			})
 		},
@@ -382,8 +576,8 @@ func (c *Client) ListCertificateAssets(ctx context.Context, certhash, filter str
 		endpoint:   EndpointAssets,
 		path:       "/certview/v1/certificates/" + url.PathEscape(certhash) + "/assets",
 		maxRecords: AssetsWindow,
-		body: func(page int) ([]byte, error) {
-			return json.Marshal(assetsBody{Filter: filter, PageNumber: page, PageSize: c.cfg.PageSize})
+		body: func(page, size int) ([]byte, error) {
+			return json.Marshal(assetsBody{Filter: filter, PageNumber: page, PageSize: size})
 		},
 	}, fn)
 }

@@ -6,6 +6,7 @@
 package certviewtest
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -69,7 +70,23 @@ const (
 	// FaultShift shifts the listing by Shift records from this call on: positive
 	// repeats records already served, negative skips records.
 	FaultShift FaultKind = "shift"
+	// FaultIgnorePageNumber answers page 0 (of the page size asked for), whatever
+	// pageNumber the call asked for. With Times Always the listing never advances.
+	FaultIgnorePageNumber FaultKind = "ignore_page_number"
+	// FaultOversized pads the record at position Index of the listing (0 is the first
+	// record of page 0, counted in the records the call's filter selects) with a string
+	// field of Pad bytes that no client reads, on calls whose page holds that record;
+	// calls whose page does not hold it neither match nor use up the fault. Give it
+	// Page -1: a client that reads the page again in smaller pages asks for other page
+	// numbers.
+	FaultOversized FaultKind = "oversized_record"
 )
+
+// Always, as Fault.Times, fires the fault on every matching call until ClearFaults.
+const Always = -1
+
+// PadField is the name of the field FaultOversized adds to a record.
+const PadField = "simulatorPadding"
 
 // Fault is one injected fault. It fires on calls that match Endpoint ("" any data
 // endpoint; "auth", "certificates", "instances", "assets") and Page (-1 any page),
@@ -82,7 +99,9 @@ type Fault struct {
 	Header   map[string]string
 	Body     string
 	Shift    int
-	Times    int
+	Index    int // FaultOversized: the record's position in the listing
+	Pad      int // FaultOversized: bytes of padding
+	Times    int // 0: once; Always: until ClearFaults
 	// Skip, when set, serves this many matching requests normally before the fault
 	// strikes.
 	Skip    int
@@ -331,6 +350,8 @@ func (s *Simulator) TokensIssued() int {
 	return s.issued
 }
 
+// takeFault finds the first queued fault other than FaultOversized that matches a
+// call for page and uses it up once.
 func (s *Simulator) takeFault(endpoint string, page int) *queued {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,9 +360,15 @@ func (s *Simulator) takeFault(endpoint string, page int) *queued {
 			if f.Page >= 0 && f.Page != page && endpoint != "auth" {
 				continue
 			}
+			if f.Kind == FaultOversized {
+				continue // see takePads
+			}
 			if f.Skip > 0 {
 				f.Skip--
 				return nil
+			}
+			if f.Times == Always {
+				return f
 			}
 			f.Times--
 			if f.Times <= 0 {
@@ -351,6 +378,34 @@ func (s *Simulator) takeFault(endpoint string, page int) *queued {
 		}
 	}
 	return nil
+}
+
+// takePads finds every FaultOversized that matches a call for page of size records,
+// whose record the page holds, and uses each up once.
+func (s *Simulator) takePads(endpoint string, page, size int) []Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := max(page*size-s.shift[endpoint], 0)
+	var out []Fault
+	kept := s.faults[:0]
+	for _, f := range s.faults {
+		match := f.Kind == FaultOversized && (f.Endpoint == "" || f.Endpoint == endpoint) &&
+			(f.Page < 0 || f.Page == page) && f.Index >= start && f.Index < start+size
+		switch {
+		case match && f.Skip > 0:
+			f.Skip--
+		case match:
+			out = append(out, f.Fault)
+			if f.Times != Always {
+				if f.Times--; f.Times <= 0 {
+					continue
+				}
+			}
+		}
+		kept = append(kept, f)
+	}
+	s.faults = kept
+	return out
 }
 
 // ServeHTTP implements http.Handler.
@@ -409,6 +464,10 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fault := s.takeFault(endpoint, req.PageNumber)
+	if fault != nil && fault.Kind == FaultIgnorePageNumber {
+		req.PageNumber = 0
+		fault = nil
+	}
 	if fault != nil && fault.Kind == FaultExpireTokens {
 		s.ExpireTokens()
 		fault = nil
@@ -431,10 +490,15 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
+	start := max(req.PageNumber**req.PageSize-s.shiftOf(endpoint), 0)
+	pads := s.takePads(endpoint, req.PageNumber, *req.PageSize)
 	body, status, msg := s.page(endpoint, version, certhash, &req)
 	if status != http.StatusOK {
 		writeError(w, status, msg)
 		return
+	}
+	for _, p := range pads {
+		body = padRecord(body, p.Index-start, p.Pad)
 	}
 	if fault != nil {
 		s.serveFault(w, r, fault, body)
@@ -442,6 +506,42 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
+}
+
+func (s *Simulator) shiftOf(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shift[endpoint]
+}
+
+// padRecord adds PadField, a string of pad bytes, to the page's record at position i.
+func padRecord(page []byte, i, pad int) []byte {
+	var recs []json.RawMessage
+	if json.Unmarshal(page, &recs) != nil || i < 0 || i >= len(recs) {
+		return page
+	}
+	rec := bytes.TrimSpace(recs[i])
+	if len(rec) < 2 || rec[0] != '{' {
+		return page
+	}
+	padded := make([]byte, 0, len(rec)+pad+len(PadField)+8)
+	padded = append(padded, `{"`+PadField+`":"`...)
+	padded = append(padded, bytes.Repeat([]byte("x"), pad)...)
+	padded = append(padded, '"')
+	if rest := bytes.TrimSpace(rec[1:]); len(rest) > 0 && rest[0] != '}' {
+		padded = append(padded, ',')
+	}
+	padded = append(padded, rec[1:]...)
+	recs[i] = padded
+	return joinArray(rawRecords(recs))
+}
+
+func rawRecords(recs []json.RawMessage) [][]byte {
+	out := make([][]byte, len(recs))
+	for i, r := range recs {
+		out[i] = r
+	}
+	return out
 }
 
 // route maps a path to an endpoint name, the certificates version and a certhash.
