@@ -27,7 +27,8 @@ func failureReason(err error) string {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout(),
 		errors.As(err, new(*StallError)), errors.As(err, new(*TimeoutError)):
 		return "timeout"
-	case errors.Is(err, certview.ErrTooManyPages), errors.As(err, new(*certview.PageLimitError)):
+	case errors.Is(err, certview.ErrTooManyPages), errors.As(err, new(*certview.PageLimitError)),
+		errors.As(err, new(*certview.RepeatedPageError)):
 		return "paging"
 	case errors.As(err, &pageErr):
 		return "transport"
