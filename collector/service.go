@@ -133,6 +133,7 @@ func (s *Service) build(cfg *config.Config) (*serviceRun, error) {
 		Activity:         activity,
 		MaxBackoff:       time.Duration(cfg.Poll.MaxBackoff),
 		ProgressInterval: time.Duration(cfg.Poll.ProgressInterval),
+		MaxShrink:        *cfg.Poll.MaxShrink,
 		PageSize:         cfg.Qualys.PageSize,
 		RateLimit:        cc.RateLimit,
 		Thresholds:       snapshot.Thresholds{WeakRSABits: cfg.Metrics.WeakRSABits, WeakECBits: cfg.Metrics.WeakECBits},

@@ -95,6 +95,10 @@ type PollConfig struct {
 	StallTimeout     Duration `yaml:"stall_timeout"`
 	MaxBackoff       Duration `yaml:"max_backoff"`
 	ProgressInterval Duration `yaml:"progress_interval"`
+	// MaxShrink is the share of the served snapshot's certificates, or of its instances,
+	// that a full listing may lose before it is held unpublished until the next full
+	// listing confirms it; 1 turns the guard off. Nil: the default.
+	MaxShrink *float64 `yaml:"max_shrink"`
 }
 
 // RateLimitConfig is the client-side budget per API.
@@ -180,6 +184,10 @@ func (c *Config) setDefaults() {
 	if c.Poll.IncrementalOverlap == nil {
 		d := Duration(poll.DefaultOverlap)
 		c.Poll.IncrementalOverlap = &d
+	}
+	if c.Poll.MaxShrink == nil {
+		v := poll.DefaultMaxShrink
+		c.Poll.MaxShrink = &v
 	}
 	if c.Poll.MaxBackoff == 0 {
 		c.Poll.MaxBackoff = 4 * c.Poll.Interval
@@ -366,6 +374,8 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 		return fail("poll.full_interval", "%s: must be 0 (every poll full) or at least poll.interval (%s)", *p.FullInterval, p.Interval)
 	case *p.IncrementalOverlap < 0:
 		return fail("poll.incremental_overlap", "must not be negative")
+	case !(*p.MaxShrink > 0 && *p.MaxShrink <= 1):
+		return fail("poll.max_shrink", "%v: must be a share above 0 and at most 1, such as 0.5 (a full listing may lose half the certificates or instances before it is held); 1 turns the guard off", *p.MaxShrink)
 	}
 	r := c.RateLimit
 	switch {

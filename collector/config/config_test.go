@@ -146,3 +146,33 @@ func TestPollTimeoutWarningSaysWhatItFits(t *testing.T) {
 		t.Fatalf("no timeout, yet %q", c.Warnings())
 	}
 }
+
+func TestMaxShrink(t *testing.T) {
+	withShrink := func(v string) string {
+		return strings.Replace(minimal, "  interval: 1h\n", "  interval: 1h\n  max_shrink: "+v+"\n", 1)
+	}
+	c, err := Parse("c.yml", []byte(minimal), env(nil))
+	if err != nil || *c.Poll.MaxShrink != 0.5 {
+		t.Fatalf("default: %v, %v", err, c)
+	}
+	for v, want := range map[string]float64{"0.25": 0.25, "1": 1, "0.9": 0.9} {
+		c, err := Parse("c.yml", []byte(withShrink(v)), env(nil))
+		if err != nil || *c.Poll.MaxShrink != want {
+			t.Fatalf("max_shrink %s: %v", v, err)
+		}
+	}
+	for v, want := range map[string]string{
+		"0":    "c.yml: poll.max_shrink: 0: must be a share above 0 and at most 1, such as 0.5",
+		"-0.5": "c.yml: poll.max_shrink: -0.5: must be a share above 0 and at most 1",
+		"1.5":  "c.yml: poll.max_shrink: 1.5: must be a share above 0 and at most 1",
+		"50":   "c.yml: poll.max_shrink: 50: must be a share above 0 and at most 1",
+		".nan": "c.yml: poll.max_shrink: NaN: must be a share above 0 and at most 1",
+		"50%":  "c.yml: poll.max_shrink: cannot unmarshal !!str `50%` into float64",
+		"half": "c.yml: poll.max_shrink: cannot unmarshal !!str `half` into float64",
+	} {
+		_, err := Parse("c.yml", []byte(withShrink(v)), env(nil))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasSuffix(err.Error(), "(line 7)") {
+			t.Errorf("max_shrink %s: err = %v\nwant %q at line 7", v, err, want)
+		}
+	}
+}

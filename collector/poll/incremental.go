@@ -126,6 +126,7 @@ func (s *Loop) listIncremental(ctx context.Context, prev *snapshot.Snapshot, sta
 				"endpoint", endpoint)
 		}
 	}
+	l.replaceCerts, l.replaceInstances = ignoredCerts, ignoredInstances
 	l.finish = func(b *snapshot.Builder, end time.Time, took time.Duration) *snapshot.Snapshot {
 		return b.Merge(prev, ignoredCerts, ignoredInstances, started, end, took)
 	}

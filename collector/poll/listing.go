@@ -21,6 +21,9 @@ type listing struct {
 	finish func(b *snapshot.Builder, end time.Time, took time.Duration) *snapshot.Snapshot
 	// refused: the API answered 400 to an incremental filter.
 	refused bool
+	// replaceCerts, replaceInstances: the API ignored the incremental filter of that
+	// endpoint, and its answer, a full listing, replaces the snapshot's records of it.
+	replaceCerts, replaceInstances bool
 	// touched are the records it fetched, by instance id and certhash.
 	touchedInstances    []int64
 	touchedCertificates []string

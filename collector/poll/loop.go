@@ -59,6 +59,10 @@ type Options struct {
 	PageSize         int           // to estimate calls; default 200
 	RateLimit        certview.RateLimit
 	Thresholds       snapshot.Thresholds
+	// MaxShrink is the share (0 to 1) of the served snapshot's certificates, or of its
+	// instances, that a full listing may lose before it is held unpublished until the
+	// next full listing confirms it (see shrink.go). 0: DefaultMaxShrink; 1: no guard.
+	MaxShrink float64
 	// Owners, when set, are the owner rules: the certificates listing carries the
 	// assets' tags, and each snapshot is made with its owners resolved.
 	Owners *snapshot.OwnerRules
@@ -92,6 +96,7 @@ type Loop struct {
 
 	pollMu   sync.Mutex   // polls never overlap
 	full     *fullListing // the full listing in progress, or nil; under pollMu
+	held     *heldListing // a shrunk full listing awaiting confirmation, or nil; under pollMu
 	activity *Activity
 
 	mu        sync.Mutex
@@ -138,6 +143,9 @@ func New(client Lister, opts Options) *Loop {
 	if opts.Overlap <= 0 {
 		opts.Overlap = DefaultOverlap
 	}
+	if opts.MaxShrink <= 0 {
+		opts.MaxShrink = DefaultMaxShrink
+	}
 	s := &Loop{client: client, opts: opts, fullCalls: map[string]int{}, incrementalCalls: map[string]int{}, activity: opts.Activity}
 	if s.activity == nil {
 		s.activity = NewActivity(opts.Clock)
@@ -170,6 +178,16 @@ func (s *Loop) CarryOver(prev *Loop) {
 		}
 	}
 	prev.pollMu.Lock()
+	// A held listing waits on: the next full listing confirms it or not under this
+	// configuration's poll.max_shrink. Without the snapshot it was held against, it goes.
+	if s.held = prev.held; s.held != nil && (s.Snapshot() == nil || s.Snapshot().Origin != s.opts.Origin) {
+		s.held = nil
+	}
+	if s.held != nil {
+		s.opts.Telemetry.SetShrinkHeld(true, s.held.certificates, s.held.instances)
+	} else {
+		s.opts.Telemetry.SetShrinkHeld(false, 0, 0)
+	}
 	if f := prev.full; f != nil && f.origin == s.opts.Origin {
 		s.full = f
 		f.mu.Lock()
@@ -370,14 +388,18 @@ func (s *Loop) planPoll(prev *snapshot.Snapshot, now time.Time) pollPlan {
 	if kind, why := s.pollKind(prev, now); kind == snapshot.PollFull {
 		return pollPlan{full: true, why: why}
 	}
+	why := "full_interval reached"
+	if s.held != nil {
+		why = "a shrunk full listing is held until a full listing confirms it"
+	}
 	switch {
 	case s.full != nil:
 		return pollPlan{incremental: true, full: true, shared: true, why: "a full listing is in progress"}
-	case !now.Before(prev.FullStarted.Add(s.opts.FullInterval)):
+	case s.held != nil || !now.Before(prev.FullStarted.Add(s.opts.FullInterval)):
 		if s.fitsOneShare(prev) {
-			return pollPlan{full: true, why: "full_interval reached"}
+			return pollPlan{full: true, why: why}
 		}
-		return pollPlan{incremental: true, full: true, shared: true, why: "full_interval reached; the full listing shares the budget with incremental polls"}
+		return pollPlan{incremental: true, full: true, shared: true, why: why + "; the full listing shares the budget with incremental polls"}
 	}
 	return pollPlan{incremental: true}
 }
@@ -430,7 +452,10 @@ type pollResult struct {
 	stats map[string]certview.ListStats // of the listing that made the snapshot
 	calls int                           // listing calls of every listing in the poll
 	made  *snapshot.Snapshot            // the snapshot it made current, if any
-	err   error
+	// held: a full listing ended but was held for its shrink (see shrink.go); what it
+	// measured is not the inventory's size.
+	held bool
+	err  error
 }
 
 // runPlan lists what plan says: the incremental poll first, its snapshot made current at
@@ -451,8 +476,15 @@ func (s *Loop) runPlan(ctx context.Context, plan pollPlan, prev *snapshot.Snapsh
 			return r
 		default:
 			now := s.opts.Clock.Now()
-			r.made = l.finish(l.builder, now, now.Sub(start))
+			made := l.finish(l.builder, now, now.Sub(start))
 			r.stats = l.stats
+			if (l.replaceCerts || l.replaceInstances) && !s.guardShrink(prev, made, now) {
+				// The API answered a filter with a full listing of an endpoint that
+				// shrank: held like any full listing. A full listing in progress goes on.
+				r.held = true
+				break
+			}
+			r.made = made
 			s.makeCurrent(r.made)
 			if s.full != nil {
 				s.full.touch(l.touchedInstances, l.touchedCertificates)
@@ -494,11 +526,17 @@ func (s *Loop) runPlan(ctx context.Context, plan pollPlan, prev *snapshot.Snapsh
 		return r
 	}
 	now := s.opts.Clock.Now()
-	r.made = s.full.finish(prev, now)
+	made := s.full.finish(prev, now)
 	r.kind, r.stats = snapshot.PollFull, s.full.stats()
 	s.full = nil
 	s.opts.Telemetry.FullListingEnded()
-	s.makeCurrent(r.made)
+	if s.guardShrink(prev, made, now) {
+		r.made = made
+		s.makeCurrent(r.made)
+	} else {
+		r.held = true
+	}
+	// Done, published or held: a restart must not take it up again.
 	if s.opts.SnapshotPath != "" {
 		if err := store.RemoveListing(store.ListingPath(s.opts.SnapshotPath)); err != nil {
 			level.Warn(s.opts.Logger).Log("msg", "removing the full listing's checkpoint", "err", err)
@@ -554,17 +592,23 @@ func (s *Loop) succeeded(r pollResult, start time.Time, took time.Duration, befo
 		measured = s.incrementalCalls
 	}
 	for endpoint, st := range r.stats {
-		measured[endpoint] = st.Pages
+		if !r.held { // a held listing's calls are not what listing the inventory takes
+			measured[endpoint] = st.Pages
+		}
 	}
 	s.mu.Unlock()
 	s.opts.Telemetry.PollEnded("")
 	done := s.opts.Telemetry.Progress().Since(before)
 	certStats, instStats := r.stats[certview.EndpointCertificates], r.stats[certview.EndpointInstances]
-	level.Info(s.opts.Logger).Log("msg", "poll complete", "kind", r.kind, "certificates", len(snap.Certificates), "instances", len(snap.Instances),
+	kv := []any{"msg", "poll complete", "kind", r.kind, "certificates", len(snap.Certificates), "instances", len(snap.Instances),
 		"calls", r.calls, "certificate_calls", certStats.Pages, "instance_calls", instStats.Pages,
 		"certificates_fetched", certStats.Records, "instances_fetched", instStats.Records,
-		"skipped", certStats.Skipped+instStats.Skipped, "duplicates", certStats.Duplicates+instStats.Duplicates,
-		"rate_limit_waits", done.Waits, "waited", done.Waited, "duration", took.Round(time.Millisecond))
+		"skipped", certStats.Skipped + instStats.Skipped, "duplicates", certStats.Duplicates + instStats.Duplicates,
+		"rate_limit_waits", done.Waits, "waited", done.Waited, "duration", took.Round(time.Millisecond)}
+	if r.held { // the counts are the served snapshot's, which stays
+		kv = append(kv, "shrink_held", true)
+	}
+	level.Info(s.opts.Logger).Log(kv...)
 	s.checkBudget(len(snap.Certificates), len(snap.Instances))
 }
 
