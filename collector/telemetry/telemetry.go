@@ -38,6 +38,8 @@ type Telemetry struct {
 	deprecated      *prometheus.GaugeVec
 	sunset          *prometheus.GaugeVec
 	coerced         *prometheus.CounterVec
+	valuesCut       *prometheus.CounterVec
+	outOfRange      *prometheus.CounterVec
 	listingCalls    *prometheus.GaugeVec
 	listingRecords  *prometheus.GaugeVec
 	listingExpected *prometheus.GaugeVec
@@ -147,6 +149,14 @@ func New() *Telemetry {
 		Name: "qualys_certview_full_listing_expected_api_calls",
 		Help: "The fewest listing calls a full listing takes per API endpoint, from the size of the previous snapshot; absent while the size is unknown (the first listing: the API has no count). Set by the poll loop.",
 	}, []string{"endpoint"})
+	t.valuesCut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "qualys_certview_api_values_cut_total",
+		Help: "Values of API records cut to the exporter's bound, by field: a string longer than its bound (a subject DN past 256 bytes is kept as its digest), a SAN list or an asset's tags past their count or size. Real inventories stay within the bounds; a rise means the API sent something it should not. Counted as polls add records.",
+	}, []string{"field"})
+	t.outOfRange = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "qualys_certview_api_values_out_of_range_total",
+		Help: "Values of API records outside their domain, by field: a grade CertView does not document (served as grade \"other\"), a category score outside 0 to 100 (dropped). Counted as polls add records.",
+	}, []string{"field"})
 	t.listingRunning = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "qualys_certview_full_listing_in_progress",
 		Help: "1 while a full listing is in progress (the first one, before the exporter is ready, or the daily one beside the incremental polls), else 0. Set by the poll loop.",
@@ -172,6 +182,7 @@ func (t *Telemetry) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{t.requests, t.remaining, t.limit, t.waits, t.skipped, t.polls, t.pollFailures, t.saves,
 		t.apiVersion, t.deprecated, t.sunset, t.lastPollKind, t.lastPollCalls, t.lastPollRecords, t.lastFull, t.watermark,
 		t.incrementalOff, t.filterIgnored, t.ownerDropped, t.listingCalls, t.listingRecords, t.listingExpected, t.listingRunning, t.coerced,
+		t.valuesCut, t.outOfRange,
 		t.shrinkHeld, t.shrinkRecords, t.shrinksHeld}
 }
 
@@ -247,8 +258,20 @@ func (t *Telemetry) SetSnapshot(s *snapshot.Snapshot) {
 	}
 }
 
+// CutValue counts a value of field cut to its bound (snapshot.Options.Cut).
+func (t *Telemetry) CutValue(field string) { t.valuesCut.WithLabelValues(field).Inc() }
+
+// OutOfRange counts a value of field outside its domain (snapshot.Options.OutOfRange).
+func (t *Telemetry) OutOfRange(field string) { t.outOfRange.WithLabelValues(field).Inc() }
+
 // seed makes the per-endpoint and per-reason series exist from the start.
 func (t *Telemetry) seed() {
+	for _, f := range snapshot.CutFields {
+		t.valuesCut.WithLabelValues(f)
+	}
+	for _, f := range snapshot.OutOfRangeFields {
+		t.outOfRange.WithLabelValues(f)
+	}
 	for _, r := range []string{"success", "failure"} {
 		t.polls.WithLabelValues(r)
 		t.saves.WithLabelValues(r)
