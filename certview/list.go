@@ -56,7 +56,8 @@ type pager struct {
 const (
 	// minSplitSize is the smallest page size a page is split into. Each split costs
 	// calls, and the byte limit of a smaller page is smaller too, so going further buys
-	// little: with it a page of 200 costs at most 1+2+4+8 = 15 calls (4 when it fails).
+	// little: with it a page of 200 costs at most 1+2+4+8 = 15 calls, whether it ends
+	// read or failed (a page of S at most 2S/minSplitSize-1).
 	minSplitSize = 25
 	// maxSplitPages is how many pages of one listing may be read again in smaller
 	// pages; the next one over its limit fails the listing. With minSplitSize it bounds
