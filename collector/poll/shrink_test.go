@@ -396,3 +396,79 @@ func TestHeldListingCarriesOverAReload(t *testing.T) {
 	}
 	r.heldGauges(false, 0, 0)
 }
+
+// instanceRangeDropper passes the loop's calls through, but, while drop is set, hands on
+// none of the records of the instances' id ranges (a full listing's), as an API that
+// answers them `200 []` would. As a plain Lister it has no learned budget: the loop
+// plans with Options.RateLimit.
+type instanceRangeDropper struct {
+	Lister
+	drop bool
+}
+
+func (d *instanceRangeDropper) ListInstancesWhere(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Instance) error) (certview.ListStats, error) {
+	ranged := false
+	for _, t := range terms {
+		ranged = ranged || t.Field == "instance.id"
+	}
+	if !d.drop || !ranged {
+		return d.Lister.ListInstancesWhere(ctx, terms, fn)
+	}
+	return d.Lister.ListInstancesWhere(ctx, terms, func([]certview.Instance) error { return nil })
+}
+
+// TestSharedFullListingIsGuarded: the daily full listing that shares the budget with the
+// incremental polls, spread over several polls, is held when it ends shrunk, while the
+// incremental polls go on being published; the full listing after it, shared as well,
+// replaces it.
+func TestSharedFullListingIsGuarded(t *testing.T) {
+	r := newShrinkRig(t, func(o *Options, _ *certview.Config) {
+		o.FullInterval = 24 * time.Hour
+		o.RateLimit = certview.RateLimit{Calls: 4, Window: time.Hour} // a share fits no whole listing
+	})
+	d := &instanceRangeDropper{Lister: r.loop.client}
+	r.loop.client = d
+	good := r.poll()
+	// listing runs the polls of one shared full listing, an hour apart, and says how many
+	// it took and how many snapshots they published.
+	listing := func() (polls, published int) {
+		t.Helper()
+		before := r.published
+		for polls = 1; ; polls++ {
+			r.poll()
+			if r.loop.full == nil {
+				return polls, r.published - before
+			}
+			if polls > 10 {
+				t.Fatal("the full listing did not end in 10 polls")
+			}
+			r.clock.Advance(time.Hour)
+		}
+	}
+	r.clock.Advance(24 * time.Hour)
+	d.drop = true
+	polls, published := listing()
+	if polls < 2 {
+		t.Fatalf("the full listing took %d poll: the test needs one that shares the budget", polls)
+	}
+	if r.loop.held == nil || published != polls || r.loop.Snapshot().Kind != snapshot.PollIncremental || len(r.loop.Snapshot().Instances) != len(good.Instances) {
+		t.Fatalf("the shrunk shared listing: held %v, %d of %d polls published, %d instances served",
+			r.loop.held != nil, published, polls, len(r.loop.Snapshot().Instances))
+	}
+	if r.value("qualys_certview_inventory_shrink_held") != 1 || r.value("qualys_certview_inventory_shrink_held_records", "endpoint", "certificates") != 250 {
+		t.Fatal("the gauges do not show the held listing")
+	}
+	if got := r.value("qualys_certview_inventory_shrink_held_records", "endpoint", "instances"); got >= 250 {
+		t.Fatalf("the held listing has %v instances, want under half of 500", got)
+	}
+	if plan := r.loop.planPoll(r.loop.Snapshot(), r.clock.Now().Add(time.Hour)); !plan.full || !plan.shared {
+		t.Fatalf("the next poll is %+v, want a full listing sharing the budget", plan)
+	}
+	d.drop = false
+	r.clock.Advance(time.Hour)
+	listing()
+	if r.loop.held != nil || r.loop.Snapshot().Kind != snapshot.PollFull || len(r.loop.Snapshot().Instances) != 500 {
+		t.Fatalf("the next full listing: held %v, a %s snapshot of %d instances", r.loop.held != nil, r.loop.Snapshot().Kind, len(r.loop.Snapshot().Instances))
+	}
+	r.heldGauges(false, 0, 0)
+}
