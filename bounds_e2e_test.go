@@ -24,7 +24,7 @@ type hostileRun struct {
 // certificates and 20,000 instances three times in one test: as generated (the
 // baseline), with a 60 KB DN on every certificate (the attack that kept 718 MB of heap),
 // and with every string and list the exporter keeps padded past its bound (2,500-byte
-// names, 156 SANs, 40 tags of 512 bytes an asset). The hostile runs must stay within
+// names, 250 SANs, 40 tags of 512 bytes an asset). The hostile runs must stay within
 // 1.5 times the baseline's peak RSS, and count the cuts.
 func TestOversizedRecordsAtTheBinary(t *testing.T) {
 	const certs, instances = 10_000, 20_000

@@ -191,7 +191,7 @@ type Inventory struct {
 	// each string field the exporter keeps (the subject's DN, name and organization, the
 	// issuers' names, the serial number, algorithms, type and category, the assets' and
 	// host instances' names, IPs, fqdns, protocols and services) to this many bytes, unique
-	// to the record; a SAN list of Oversized/16 names; and 40 tags an asset, each of up to
+	// to the record; a SAN list of Oversized/10 names; and 40 tags an asset, each of up to
 	// 512 bytes. Certhashes and ids are left as they are. For the bounds' tests and the
 	// measurement of what the exporter keeps.
 	Oversized int
@@ -313,7 +313,7 @@ func (inv *Inventory) oversizeCertificate(r *CertificateRecord) {
 		*p = inv.pad(*p, key, 0)
 	}
 	var sans []string
-	for k := range inv.Oversized / 16 {
+	for k := range inv.Oversized / 10 {
 		sans = append(sans, fmt.Sprintf("s%d-%s.example.com", k, key))
 	}
 	r.SubjectAlternativeNames = map[string][]string{"DNS Name": sans}
