@@ -25,13 +25,13 @@ import (
 	"github.com/certview-exporter/certview_exporter/collector/config"
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/certview-exporter/certview_exporter/collector/telemetry"
+	"github.com/certview-exporter/certview_exporter/collector/web"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	sloggokit "github.com/tjhop/slog-gokit"
 )
@@ -45,7 +45,8 @@ func run(args []string) int {
 	app := kingpin.New("certview_exporter", "Prometheus exporter for Qualys Certificate View.")
 	configFile := app.Flag("config.file", "Path to the configuration file.").Default("config.yml").String()
 	configCheck := app.Flag("config.check", "Validate the configuration file and exit.").Bool()
-	telemetryPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	telemetryPath := &telemetryPathFlag{}
+	app.Flag("web.telemetry-path", "Path under which to expose metrics: absolute and clean, not / and nothing under /-/.").Default("/metrics").SetValue(telemetryPath)
 	logLevel := app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 	logFormat := app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 	demo := app.Flag("demo", "Run against an in-process CertView simulator instead of a subscription (no credentials needed).").Bool()
@@ -54,13 +55,19 @@ func run(args []string) int {
 	demoSeed := app.Flag("demo.seed", "Seed of the demo inventory.").Default("1").Uint64()
 	demoInterval := app.Flag("demo.interval", "Poll interval in demo mode.").Default("30s").Duration()
 	enableLifecycle := app.Flag("web.enable-lifecycle", "Enable configuration reloads over HTTP (POST /-/reload). Off: the path answers 403; SIGHUP always reloads.").Bool()
-	writeTimeout := app.Flag("web.write-timeout", "The longest a response may take to write; a client that stops reading is then cut off and its scrape slot freed (0: no limit).").Default("2m").Duration()
+	writeTimeout := app.Flag("web.write-timeout", "The longest a response may take to write; a client that reads too slowly is then cut off (0: no limit).").Default("2m").Duration()
+	stallTimeout := app.Flag("web.write-stall-timeout", "The longest one write of a response may wait for the client to read; a client that stops reading is then cut off (0: no limit).").Default("10s").Duration()
+	maxConnections := app.Flag("web.max-connections", "The most connections open at once, over all listeners; at the cap the longest idle one is closed to make room (0: no cap).").Default("128").Int()
 	memoryLimit := app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (bytes, or with a unit: 340MiB, 1GiB; 0: none). The GOMEMLIMIT environment variable takes precedence.").Default("340MiB").String()
 	webFlags := kingpinflag.AddFlags(app, DefaultListenAddress)
 	app.Version(version.Print("certview_exporter"))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "certview_exporter: %v\n", err)
+		return 2
+	}
+	if *writeTimeout < 0 || *stallTimeout < 0 || *maxConnections < 0 {
+		fmt.Fprintln(os.Stderr, "certview_exporter: --web.write-timeout, --web.write-stall-timeout and --web.max-connections may not be negative")
 		return 2
 	}
 
@@ -137,13 +144,16 @@ func run(args []string) int {
 	if *enableLifecycle {
 		reload = svc.ReloadHandler(load)
 	}
-	server, err := newServer(svc, reload, *telemetryPath, *writeTimeout)
+	server, err := web.New(web.Options{
+		TelemetryPath: telemetryPath.path, Metrics: svc, Ready: svc.Ready, Reload: reload,
+		WriteTimeout: *writeTimeout, StallTimeout: *stallTimeout, MaxConnections: *maxConnections,
+	})
 	if err != nil {
-		level.Error(logger).Log("msg", "building the landing page", "err", err)
+		level.Error(logger).Log("msg", "building the HTTP server", "err", err)
 		return 1
 	}
 	slogger := slog.New(sloggokit.NewGoKitHandler(base, slogLevel(*logLevel)))
-	code := serveUntilDone(ctx, logger, server, func() error { return web.ListenAndServe(server, webFlags, slogger) })
+	code := serveUntilDone(ctx, logger, server.HTTP, func() error { return server.ListenAndServe(webFlags, slogger) })
 	stop()
 	<-pollDone
 	level.Info(logger).Log("msg", "stopped")
@@ -269,54 +279,6 @@ func logWarnings(logger log.Logger, cfg *config.Config) {
 	}
 }
 
-// newServer routes the metrics, health, readiness, reload and landing pages. reload nil
-// (no --web.enable-lifecycle) answers /-/reload with 403, as Prometheus does. Every
-// response must be written within writeTimeout (0: no limit).
-func newServer(svc *collector.Service, reload http.Handler, telemetryPath string, writeTimeout time.Duration) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle(telemetryPath, limitInFlight(svc, 4))
-	if reload == nil {
-		reload = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, "Lifecycle API is not enabled.", http.StatusForbidden)
-		})
-	}
-	mux.Handle("/-/reload", reload)
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte("Healthy\n"))
-	})
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !svc.Ready() {
-			http.Error(w, "Not ready: no snapshot yet", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("Ready\n"))
-	})
-	if telemetryPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "CertView Exporter",
-			Description: "Prometheus exporter for Qualys Certificate View",
-			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: telemetryPath, Text: "Metrics"},
-				{Address: "/-/healthy", Text: "Health"},
-				{Address: "/-/ready", Text: "Readiness"},
-			},
-		})
-		if err != nil {
-			return nil, err
-		}
-		mux.Handle("/", landing)
-	}
-	return &http.Server{
-		Handler:           withWriteDeadline(mux, writeTimeout),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-	}, nil
-}
-
 // warnNearMemoryLimit logs when the live heap after a poll passes 80% of the runtime's
 // soft memory limit: the garbage collector then works hard to stay under it.
 func warnNearMemoryLimit(logger log.Logger) {
@@ -335,34 +297,20 @@ func warnNearMemoryLimit(logger log.Logger) {
 	}
 }
 
-// withWriteDeadline gives each response d to be written. A client that stops reading
-// (a scrape that never reads its answer) then fails the handler's write: the handler
-// returns, and frees the scrape slot limitInFlight gave it. Without it, four such
-// clients held every slot for as long as they stayed connected.
-func withWriteDeadline(h http.Handler, d time.Duration) http.Handler {
-	if d <= 0 {
-		return h
+// telemetryPathFlag is --web.telemetry-path, checked as it is parsed: a path the router
+// cannot take (it used to panic on /-/ready, metrics, an empty value or /a b) is a flag
+// error, exit code 2.
+type telemetryPathFlag struct{ path string }
+
+func (f *telemetryPathFlag) Set(s string) error {
+	if err := web.CheckTelemetryPath(s); err != nil {
+		return fmt.Errorf("--web.telemetry-path: %w", err)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
-		h.ServeHTTP(w, r)
-	})
+	f.path = s
+	return nil
 }
 
-// limitInFlight answers 503 beyond n concurrent requests: a scrape of a large inventory
-// takes CPU, and a pile-up of them should not take the process down.
-func limitInFlight(h http.Handler, n int) http.Handler {
-	sem := make(chan struct{}, n)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
-			h.ServeHTTP(w, r)
-		default:
-			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
-		}
-	})
-}
+func (f *telemetryPathFlag) String() string { return f.path }
 
 // demoChurn is what changes in the demo inventory every poll interval, so that the
 // incremental polls between full listings have something to find.

@@ -581,3 +581,33 @@ func TestAlertsDocumented(t *testing.T) {
 		t.Errorf("%d alerts, the README has %d runbook entries", n, len(entries))
 	}
 }
+
+// Issue 25, item 8: a --web.telemetry-path the router cannot take used to panic at start
+// (/-/ready, metrics, an empty value, /a b); it is a flag error now, exit code 2, naming
+// the flag. A custom path serves the metrics.
+func TestTelemetryPathFlag(t *testing.T) {
+	for _, bad := range []string{"/-/ready", "metrics", "", "/a b", "/", "/-/healthy", "/-/reload", "/metrics/", "/{x}"} {
+		cmd := exec.Command(binary, "--demo", "--web.telemetry-path="+bad, "--web.listen-address="+freeAddr(t))
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "certview_exporter: --web.telemetry-path: ") ||
+			strings.Contains(string(out), "panic") {
+			t.Fatalf("--web.telemetry-path=%q: %v\n%s", bad, err, out)
+		}
+	}
+	for _, bad := range []string{"--web.max-connections=-1", "--web.write-stall-timeout=-1s"} {
+		out, err := exec.Command(binary, "--demo", bad).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Fatalf("%s: %v\n%s", bad, err, out)
+		}
+	}
+	p := startExporter(t, nil, "--demo", "--demo.certificates=20", "--demo.instances=40", "--web.telemetry-path=/custom/metrics")
+	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
+	if code, body := p.get("/custom/metrics"); code != 200 || !strings.Contains(body, "qualys_certview_up 1") {
+		t.Fatalf("/custom/metrics: %d", code)
+	}
+	if code, body := p.get("/"); code != 200 || !strings.Contains(body, "/custom/metrics") {
+		t.Fatalf("the landing page: %d", code)
+	}
+}

@@ -22,6 +22,7 @@ var allowedImports = map[string][]string{
 	"collector/telemetry":             {"certview", "collector/snapshot"},
 	"collector/exposition":            {"collector/snapshot", "collector/telemetry"},
 	"collector/poll":                  {"certview", "collector/snapshot", "collector/store", "collector/telemetry"},
+	"collector/web":                   {},
 	"collector/config":                {"certview", "collector/exposition", "collector/poll", "collector/snapshot"},
 	"collector": {"certview", "collector/config", "collector/exposition", "collector/poll", "collector/snapshot",
 		"collector/telemetry"},

@@ -1,0 +1,407 @@
+package web
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+)
+
+// serve runs a Server made of opts on a loopback listener (counted, see countingListener)
+// until the test ends.
+func serve(t *testing.T, opts Options) (*Server, *countingListener) {
+	t.Helper()
+	if opts.TelemetryPath == "" {
+		opts.TelemetryPath = "/metrics"
+	}
+	if opts.Ready == nil {
+		opts.Ready = func() bool { return true }
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingListener{Listener: ln}
+	noConfig, noSystemd := "", false
+	flags := &toolkit.FlagConfig{WebConfigFile: &noConfig, WebSystemdSocket: &noSystemd, WebListenAddresses: &[]string{ln.Addr().String()}}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve([]net.Listener{counted}, flags, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		_ = s.HTTP.Close()
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s, counted
+}
+
+// countingListener counts the connections the server holds, under the limiter: the
+// sockets, not the limiter's view of them.
+type countingListener struct {
+	net.Listener
+	open, peak atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := l.open.Add(1)
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	return &countedConn{Conn: c, l: l}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// bigExposition writes size bytes in chunks of 192 KiB, as the exposition does, and
+// counts the handlers blocked in a write.
+type bigExposition struct {
+	size     int
+	inWrite  atomic.Int64
+	returned atomic.Int64
+}
+
+var chunk = []byte(strings.Repeat("qualys_certview_filler 1\n", 192<<10/25))
+
+func (b *bigExposition) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	defer b.returned.Add(1)
+	for left := b.size; left > 0; {
+		p := chunk[:min(left, len(chunk))]
+		b.inWrite.Add(1)
+		_, err := w.Write(p)
+		b.inWrite.Add(-1)
+		if err != nil {
+			return
+		}
+		left -= len(p)
+	}
+}
+
+// nonReader sends GET path on a socket with a 4 KiB receive buffer and reads only the
+// status line: the server's writes then block once the socket buffers are full.
+func nonReader(t *testing.T, addr, path string) (net.Conn, string) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr); err != nil {
+		t.Fatal(err)
+	}
+	status := make([]byte, len("HTTP/1.1 200"))
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(conn, status); err != nil {
+		t.Fatalf("a non-reader's status line: %v", err)
+	}
+	return conn, string(status)
+}
+
+// waitFor polls cond until it holds, for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// scrape GETs path within 5 s and reads the whole answer.
+func scrape(addr, path string) (int, int, error) {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, int(n), err
+}
+
+// Issue 25, item 2: eight clients that ask for /metrics and never read used to hold the
+// four scrape slots for the whole write timeout; every other scrape got 503. A scrape
+// now gives its slot back while it waits for its client, so a normal scrape is served
+// within 5 s while the eight are connected and blocked (the stall timeout is long here,
+// so it is not what frees them).
+func TestClientsThatReadNothingCostNoScrapeSlot(t *testing.T) {
+	const size = 32 << 20 // far more than the socket buffers hold
+	metrics := &bigExposition{size: size}
+	_, ln := serve(t, Options{Metrics: metrics, WriteTimeout: 2 * time.Minute, StallTimeout: 2 * time.Minute})
+	addr := ln.Addr().String()
+	var served int
+	for range 8 {
+		if _, status := nonReader(t, addr, "/metrics"); status == "HTTP/1.1 200" {
+			served++
+		}
+	}
+	waitFor(t, "the non-readers' handlers to block in a write", func() bool { return metrics.inWrite.Load() == int64(served) })
+	start := time.Now()
+	code, n, err := scrape(addr, "/metrics")
+	took := time.Since(start)
+	if err != nil || code != 200 || n != size {
+		t.Fatalf("a scrape while 8 clients read nothing: %d, %d bytes, %v (after %s)", code, n, err, took)
+	}
+	if served != 8 {
+		t.Fatalf("%d of the 8 non-readers were served", served)
+	}
+	if metrics.inWrite.Load() != 8 {
+		t.Fatalf("%d non-readers blocked after the scrape, want 8", metrics.inWrite.Load())
+	}
+	t.Logf("a %d MiB scrape took %s while 8 clients read nothing", size>>20, took)
+}
+
+// A client that reads nothing is cut off after the stall timeout, not the write timeout,
+// and its handler returns.
+func TestStallTimeoutCutsClientsThatReadNothing(t *testing.T) {
+	metrics := &bigExposition{size: 32 << 20}
+	_, ln := serve(t, Options{Metrics: metrics, WriteTimeout: 2 * time.Minute, StallTimeout: 300 * time.Millisecond})
+	start := time.Now()
+	var conns []net.Conn
+	for range 4 {
+		c, status := nonReader(t, ln.Addr().String(), "/metrics")
+		if status != "HTTP/1.1 200" {
+			t.Fatalf("non-reader: %s", status)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, "the non-readers' handlers to fail their write and return", func() bool { return metrics.returned.Load() == 4 })
+	took := time.Since(start)
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := io.Copy(io.Discard, c) // now it reads: what was sent before the cut, then the end
+		if n >= int64(metrics.size) {
+			t.Fatalf("non-reader %d read %d bytes (%v): not cut off", i, n, err)
+		}
+	}
+	t.Logf("4 non-readers cut off within %s (stall timeout 300ms, write timeout 2m)", took)
+}
+
+// At most ScrapesInProgress scrapes are in progress; beyond, 503, and /-/healthy is
+// still served.
+func TestScrapesInProgressAreBounded(t *testing.T) {
+	metrics := &bigExposition{size: 32 << 20}
+	_, ln := serve(t, Options{Metrics: metrics, WriteTimeout: 2 * time.Minute, StallTimeout: 2 * time.Minute})
+	addr := ln.Addr().String()
+	for i := range ScrapesInProgress {
+		if _, status := nonReader(t, addr, "/metrics"); status != "HTTP/1.1 200" {
+			t.Fatalf("non-reader %d: %s", i, status)
+		}
+	}
+	waitFor(t, "the non-readers to block", func() bool { return metrics.inWrite.Load() == ScrapesInProgress })
+	if code, _, err := scrape(addr, "/metrics"); code != http.StatusServiceUnavailable {
+		t.Fatalf("scrape %d: %d %v, want 503", ScrapesInProgress+1, code, err)
+	}
+	if code, _, err := scrape(addr, "/-/healthy"); code != 200 {
+		t.Fatalf("/-/healthy: %d %v", code, err)
+	}
+}
+
+// At most ScrapeSlots scrapes render at once (outside their writes), and
+// http.ResponseController reaches the connection through the wrappers.
+func TestScrapeSlotsBoundRendering(t *testing.T) {
+	var rendering, peak atomic.Int64
+	enter := func() {
+		n := rendering.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+	}
+	var rcErr atomic.Value
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			rcErr.Store(err)
+		}
+		enter()
+		for range 50 {
+			sum := 0
+			for j := range 20000 { // some CPU
+				sum += j
+			}
+			rendering.Add(-1)
+			_, err := fmt.Fprintf(w, "x %d\n", sum)
+			enter()
+			if err != nil {
+				break
+			}
+		}
+		rendering.Add(-1)
+	})
+	_, ln := serve(t, Options{Metrics: metrics, WriteTimeout: time.Minute, StallTimeout: 10 * time.Second})
+	var wg sync.WaitGroup
+	codes := make(chan int, 12)
+	for range 12 {
+		wg.Go(func() {
+			code, _, _ := scrape(ln.Addr().String(), "/metrics")
+			codes <- code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != 200 {
+			t.Fatalf("a scrape among 12: %d", code)
+		}
+	}
+	if p := peak.Load(); p > ScrapeSlots || p < 1 {
+		t.Fatalf("%d scrapes rendered at once, at most %d may", p, ScrapeSlots)
+	}
+	if err := rcErr.Load(); err != nil {
+		t.Fatalf("ResponseController through the wrappers: %v", err)
+	}
+}
+
+// Issue 25, item 3: a flood of idle connections (never used, or kept alive after a
+// request) is held under the cap: the oldest idle ones are closed to make room, so
+// /-/healthy answers, and the server never holds more connections than the cap.
+func TestConnectionFloodStaysUnderTheCap(t *testing.T) {
+	const max, flood = 16, 300
+	s, ln := serve(t, Options{Metrics: http.NotFoundHandler(), MaxConnections: max})
+	addr := ln.Addr().String()
+	var conns []net.Conn
+	for i := range flood {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if i%2 == 1 {
+			// One request, kept alive; a closed connection shows as an error here,
+			// which is allowed: the server may have closed it to make room.
+			_, _ = fmt.Fprintf(c, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+		if i%50 == 49 {
+			if code, _, err := scrape(addr, "/-/healthy"); code != 200 {
+				t.Fatalf("/-/healthy after %d idle connections: %d %v", i+1, code, err)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for range 10 {
+		if code, _, err := scrape(addr, "/-/healthy"); code != 200 {
+			t.Fatalf("/-/healthy under the flood: %d %v", code, err)
+		}
+	}
+	st := s.Stats()
+	if p := ln.peak.Load(); p > max || st.Peak > max || st.Open > max {
+		t.Fatalf("the server held %d connections at once (limiter: peak %d, open %d), cap %d", p, st.Peak, st.Open, max)
+	}
+	if st.ClosedToMakeRoom < flood-max {
+		t.Fatalf("%d idle connections closed to make room, want at least %d", st.ClosedToMakeRoom, flood-max)
+	}
+	t.Logf("%d connections opened against a cap of %d: peak %d, %d idle ones closed to make room", flood, max, ln.peak.Load(), st.ClosedToMakeRoom)
+}
+
+// With every connection busy, the next one waits for a place instead of passing the cap;
+// it is served when one closes.
+func TestConnectionCapWaitsWhenNoneIsIdle(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		started <- struct{}{}
+		<-release
+		_, _ = w.Write([]byte("x 1\n"))
+	})
+	const max = 3 // one listener: two served, and one held while room is made
+	s, ln := serve(t, Options{Metrics: metrics, MaxConnections: max})
+	addr := ln.Addr().String()
+	busy := make(chan int, 2)
+	for range 2 {
+		go func() { code, _, _ := scrape(addr, "/metrics"); busy <- code }()
+	}
+	<-started
+	<-started
+	third, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	_, _ = fmt.Fprintf(third, "GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	waitFor(t, "the third connection to be held", func() bool { return s.Stats().Waiting == 1 })
+	_ = third.SetReadDeadline(time.Now())
+	if n, err := third.Read(make([]byte, 1)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the third connection was answered while two were busy at a cap of %d: %d bytes, %v", max, n, err)
+	}
+	close(release)
+	if c1, c2 := <-busy, <-busy; c1 != 200 || c2 != 200 {
+		t.Fatalf("the busy scrapes: %d %d", c1, c2)
+	}
+	_ = third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(third), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the third connection once room was made: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if p := ln.peak.Load(); p > max {
+		t.Fatalf("the server held %d connections at once, cap %d", p, max)
+	}
+}
+
+// The ConnState hook finds the limited connection under a TLS one.
+func TestLimitedConnUnderTLS(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	lim := newConnLimit(0)
+	c, err := lim.admit(&limitedListener{limit: lim}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := asLimited(tls.Server(c, &tls.Config{})); got != c {
+		t.Fatalf("asLimited(tls.Server(c)) = %v", got)
+	}
+	lim.connState(tls.Server(c, &tls.Config{}), http.StateIdle)
+	if c.(*limitedConn).state != http.StateIdle {
+		t.Fatal("the state of a TLS connection was not recorded")
+	}
+	_ = c.Close()
+	if st := lim.Stats(); st.Open != 0 {
+		t.Fatalf("open after close: %d", st.Open)
+	}
+}
