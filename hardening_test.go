@@ -24,6 +24,8 @@ import (
 
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"github.com/certview-exporter/certview_exporter/collector/web"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -381,6 +383,77 @@ func TestSlowReadersDoNotHoldScrapeSlots(t *testing.T) {
 		t.Fatalf("the eight non-readers stayed connected %s; the stall timeout is 10s", connected)
 	}
 	t.Logf("a scrape of %.1f MB took %s while eight clients never read; they stayed connected %s", float64(size)/1e6, took.Round(time.Millisecond), connected.Round(time.Millisecond))
+}
+
+// Issue 25, item 3: idle connections used to be held for 2 minutes without a cap, until
+// the file descriptors ran out and snapshot saves failed. Under a file limit of 256 and a
+// flood of 600 idle connections (half never used, half kept alive after a request), the
+// exporter holds at most --web.max-connections (128) of them, /-/healthy answers, and
+// the snapshot is still saved after each poll.
+func TestConnectionFloodKeepsHealthAndSaves(t *testing.T) {
+	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 5, Certificates: 30, Instances: 60}, RateLimit: 100000})
+	defer srv.Close()
+	cfg := writeConfig(t, srv.URL, "1s")
+	snapshotPath := filepath.Join(t.TempDir(), "snapshot")
+	raw, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(raw, []byte("snapshot:\n  path: "+snapshotPath+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startExporterUnder(t, []string{"prlimit", "--nofile=256:256", "--"}, []string{"QUALYS_PASSWORD=demo-password"},
+		"--config.file="+cfg, "--log.level=info")
+	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
+	saves := func() float64 {
+		_, body := p.get("/metrics")
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		mfs, err := parser.TextToMetricFamilies(strings.NewReader(body))
+		if err != nil {
+			return -1
+		}
+		return sample(mfs, "qualys_certview_snapshot_saves_total", map[string]string{"result": "success"})
+	}
+	p.eventually("a first save", func() bool { return saves() >= 1 })
+
+	sockets := func() int {
+		entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+		n := 0
+		for _, e := range entries {
+			if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p.cmd.Process.Pid, e.Name())); err == nil && strings.HasPrefix(link, "socket:") {
+				n++
+			}
+		}
+		return n
+	}
+	peak := 0
+	health := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range 600 {
+		c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if i%2 == 1 {
+			_, _ = c.Write([]byte("GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"))
+		}
+		if i%100 == 99 {
+			resp, err := health.Get("http://" + p.addr + "/-/healthy")
+			if err != nil {
+				t.Fatalf("/-/healthy after %d idle connections: %v", i+1, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("/-/healthy after %d idle connections: %d", i+1, resp.StatusCode)
+			}
+			peak = max(peak, sockets())
+		}
+	}
+	before := saves()
+	p.eventually("a save during the flood", func() bool { return saves() > before })
+	peak = max(peak, sockets())
+	// The cap, plus the listener and the connections to the API and of this test's scrapes.
+	if peak > 128+8 {
+		t.Fatalf("the exporter held %d sockets under the flood; the cap is 128 connections", peak)
+	}
+	t.Logf("600 idle connections: the exporter held at most %d sockets; /-/healthy answered and saves went on", peak)
 }
 
 // Files are read with limits: a FIFO or /dev/zero as the password file or the

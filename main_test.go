@@ -104,12 +104,19 @@ func peakRSSOf(t *testing.T, pid int) float64 {
 
 func startExporter(t *testing.T, env []string, args ...string) *exporterProc {
 	t.Helper()
+	return startExporterUnder(t, nil, env, args...)
+}
+
+// startExporterUnder starts the exporter under a command that execs it (prlimit, say).
+func startExporterUnder(t *testing.T, under []string, env []string, args ...string) *exporterProc {
+	t.Helper()
 	p := &exporterProc{t: t, addr: freeAddr(t), logs: &lockedBuffer{}, exited: make(chan struct{})}
 	base := []string{"--web.listen-address=" + p.addr}
 	if !strings.Contains(strings.Join(args, " "), "--log.level") {
 		base = append(base, "--log.level=debug")
 	}
-	p.cmd = exec.Command(binary, append(base, args...)...)
+	argv := append(append(append([]string(nil), under...), binary), append(base, args...)...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
