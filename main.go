@@ -70,6 +70,11 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "certview_exporter: --web.write-timeout, --web.write-stall-timeout and --web.max-connections may not be negative")
 		return 2
 	}
+	// Each listener holds one connection while it makes room for it.
+	if n := len(*webFlags.WebListenAddresses); *maxConnections > 0 && !*webFlags.WebSystemdSocket && *maxConnections <= n {
+		fmt.Fprintf(os.Stderr, "certview_exporter: --web.max-connections: %d is not more than the %d listen addresses\n", *maxConnections, n)
+		return 2
+	}
 
 	logger, base := newLogger(*logLevel, *logFormat)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

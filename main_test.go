@@ -602,7 +602,7 @@ func TestTelemetryPathFlag(t *testing.T) {
 			t.Fatalf("--web.telemetry-path=%q: %v\n%s", bad, err, out)
 		}
 	}
-	for _, bad := range []string{"--web.max-connections=-1", "--web.write-stall-timeout=-1s"} {
+	for _, bad := range []string{"--web.max-connections=-1", "--web.max-connections=1", "--web.write-stall-timeout=-1s"} {
 		out, err := exec.Command(binary, "--demo", bad).CombinedOutput()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
