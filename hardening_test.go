@@ -539,3 +539,54 @@ func TestConfigCheckNeverShowsSecrets(t *testing.T) {
 		t.Fatalf("http on loopback: %v\n%s", err, out)
 	}
 }
+
+// --web.systemd-socket serves on the socket systemd passes (file descriptor 3, with
+// LISTEN_PID and LISTEN_FDS), within the connection cap: collector/web opens the
+// listeners itself now, so that it can cap them.
+func TestSystemdSocketActivation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // f keeps the socket listening
+	defer f.Close()
+	// sh's $$ is the exporter's pid once it execs it.
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, binary,
+		"--demo", "--demo.certificates=20", "--demo.instances=40", "--web.systemd-socket", "--web.max-connections=4")
+	cmd.ExtraFiles = []*os.File{f}
+	p := &exporterProc{t: t, cmd: cmd, addr: addr, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.waitErr = cmd.Wait(); close(p.exited) }()
+	defer func() { _ = cmd.Process.Kill(); <-p.exited }()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	healthy := func() bool {
+		resp, err := client.Get("http://" + addr + "/-/healthy")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	p.eventually("an answer on the activated socket", healthy)
+	for range 10 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	if !healthy() {
+		t.Fatalf("/-/healthy beside 10 idle connections at a cap of 4:\n%s", p.logs.String())
+	}
+	if !strings.Contains(p.logs.String(), "systemd activated listeners") {
+		t.Fatalf("no log of the activated listener:\n%s", p.logs.String())
+	}
+}
