@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 )
 
 // connLimit caps the open connections over all the listeners it wraps. Each listener
@@ -117,14 +116,9 @@ func (l *connLimit) longestIdleLocked() *limitedConn {
 	return victim
 }
 
-// connState is the server's ConnState hook: it records which connections are idle, and
-// clears the write deadline a response left on a connection that goes idle, so the next
-// request on it does not start with a deadline in the past (net/http sets a new one
-// only with a write timeout, and exporter-toolkit answers 401 before our handlers run).
+// connState is the server's ConnState hook: it records which connections are new, busy
+// or idle, and since when they are idle.
 func (l *connLimit) connState(conn net.Conn, state http.ConnState) {
-	if state == http.StateIdle {
-		_ = conn.SetWriteDeadline(time.Time{})
-	}
 	c := asLimited(conn)
 	if c == nil {
 		return

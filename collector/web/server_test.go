@@ -405,3 +405,32 @@ func TestLimitedConnUnderTLS(t *testing.T) {
 		t.Fatalf("open after close: %d", st.Open)
 	}
 }
+
+// The stall deadline a response leaves on a keep-alive connection does not outlive it
+// (net/http clears the connection's write deadline after each response): the next
+// request's answer is written even when net/http writes it before any handler (431
+// here; exporter-toolkit's 401 likewise) and no write timeout gives it a fresh deadline.
+func TestNoStaleDeadlineOnAKeptAliveConnection(t *testing.T) {
+	const stall = 50 * time.Millisecond
+	_, ln := serve(t, Options{Metrics: http.NotFoundHandler(), StallTimeout: stall})
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _ = fmt.Fprintf(c, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	answered := time.Now()
+	waitFor(t, "the first answer's stall deadline to pass", func() bool { return time.Since(answered) > 3*stall })
+	_, _ = fmt.Fprintf(c, "GET /-/healthy HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", MaxHeaderBytes+8192))
+	resp, err = http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("an oversized header on the kept-alive connection: %v %v, want 431", resp, err)
+	}
+}
