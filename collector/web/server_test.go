@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -236,57 +237,53 @@ func TestScrapesInProgressAreBounded(t *testing.T) {
 	}
 }
 
-// At most ScrapeSlots scrapes render at once (outside their writes), and
-// http.ResponseController reaches the connection through the wrappers.
-func TestScrapeSlotsBoundRendering(t *testing.T) {
-	var rendering, peak atomic.Int64
-	enter := func() {
-		n := rendering.Add(1)
-		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-		}
+// A scrape gives its slot back while it writes, and holds it again when the write
+// returns; http.ResponseController reaches the connection through the wrappers.
+func TestSlotIsGivenBackDuringWrites(t *testing.T) {
+	slots := make(chan struct{}, 1)
+	slots <- struct{}{} // the scrape's slot, as wrap takes it
+	inner := &blockingWriter{ResponseWriter: httptest.NewRecorder(), entered: make(chan struct{}), proceed: make(chan struct{})}
+	sw := &slotWriter{ResponseWriter: inner, slots: slots}
+	returned := make(chan struct{})
+	go func() { _, _ = sw.Write([]byte("x 1\n")); close(returned) }()
+	<-inner.entered
+	select {
+	case slots <- struct{}{}: // another scrape can take it
+		<-slots
+	default:
+		t.Fatal("the slot is held while the scrape waits for its client")
 	}
-	var rcErr atomic.Value
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
-			rcErr.Store(err)
-		}
-		enter()
-		for range 50 {
-			sum := 0
-			for j := range 20000 { // some CPU
-				sum += j
-			}
-			rendering.Add(-1)
-			_, err := fmt.Fprintf(w, "x %d\n", sum)
-			enter()
-			if err != nil {
-				break
-			}
-		}
-		rendering.Add(-1)
-	})
-	_, ln := serve(t, Options{Metrics: metrics, WriteTimeout: time.Minute, StallTimeout: 10 * time.Second})
-	var wg sync.WaitGroup
-	codes := make(chan int, 12)
-	for range 12 {
-		wg.Go(func() {
-			code, _, _ := scrape(ln.Addr().String(), "/metrics")
-			codes <- code
-		})
+	close(inner.proceed)
+	<-returned
+	if len(slots) != 1 {
+		t.Fatal("the scrape renders on after its write without its slot")
 	}
-	wg.Wait()
-	close(codes)
-	for code := range codes {
-		if code != 200 {
-			t.Fatalf("a scrape among 12: %d", code)
-		}
+
+	// Through both wrappers, as New stacks them.
+	rcErr := make(chan error, 1)
+	h := withWriteDeadlines(newScrapeLimit(1, 1).wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		rcErr <- http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute))
+	})), time.Minute, time.Second)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	if code, _, err := scrape(srv.Listener.Addr().String(), "/"); code != 200 || err != nil {
+		t.Fatalf("%d %v", code, err)
 	}
-	if p := peak.Load(); p > ScrapeSlots || p < 1 {
-		t.Fatalf("%d scrapes rendered at once, at most %d may", p, ScrapeSlots)
-	}
-	if err := rcErr.Load(); err != nil {
+	if err := <-rcErr; err != nil {
 		t.Fatalf("ResponseController through the wrappers: %v", err)
 	}
+}
+
+// blockingWriter's Write says it was entered, then waits to be let through.
+type blockingWriter struct {
+	http.ResponseWriter
+	entered, proceed chan struct{}
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	close(b.entered)
+	<-b.proceed
+	return b.ResponseWriter.Write(p)
 }
 
 // Issue 25, item 3: a flood of idle connections (never used, or kept alive after a
