@@ -35,7 +35,7 @@ func withWriteDeadlines(h http.Handler, total, stall time.Duration) http.Handler
 }
 
 // stallWriter sets the write deadline to stall from now (but not past end) before each
-// write and flush.
+// write (each piece of a large one) and flush.
 type stallWriter struct {
 	http.ResponseWriter
 	rc    *http.ResponseController
@@ -51,9 +51,25 @@ func (s *stallWriter) arm() {
 	_ = s.rc.SetWriteDeadline(d)
 }
 
+// stallPiece is the most a write must send within the stall timeout: the exposition
+// writes 192 KiB at a time, and a gzip scrape's cached part 1 MiB at a time, which would
+// ask a client over a slow link to read 100 KB/s; in pieces it needs 64 KiB per stall
+// timeout (6.5 KB/s at 10 s).
+const stallPiece = 64 << 10
+
 func (s *stallWriter) Write(p []byte) (int, error) {
-	s.arm()
-	return s.ResponseWriter.Write(p)
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), stallPiece)]
+		s.arm()
+		n, err := s.ResponseWriter.Write(piece)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[len(piece):]
+	}
+	return written, nil
 }
 
 // Flush sends what is buffered, within the stall deadline.

@@ -431,3 +431,43 @@ func TestNoStaleDeadlineOnAKeptAliveConnection(t *testing.T) {
 		t.Fatalf("an oversized header on the kept-alive connection: %v %v, want 431", resp, err)
 	}
 }
+
+// A large write goes out in pieces of at most 64 KiB, each with its own stall deadline,
+// so a slow but steady client is not cut off for a 1 MiB write (a gzip scrape's cached
+// part) it could not read within the stall timeout.
+func TestLargeWritesGetADeadlinePerPiece(t *testing.T) {
+	rec := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+	sw := &stallWriter{ResponseWriter: rec, rc: http.NewResponseController(rec), stall: 10 * time.Second}
+	p := make([]byte, 1<<20+5)
+	if n, err := sw.Write(p); n != len(p) || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if len(rec.sizes) != 17 || len(rec.deadlines) != 17 {
+		t.Fatalf("%d writes and %d deadlines for 1 MiB + 5 bytes, want 17 each", len(rec.sizes), len(rec.deadlines))
+	}
+	for i, n := range rec.sizes {
+		if n > 64<<10 {
+			t.Fatalf("write %d: %d bytes", i, n)
+		}
+	}
+	if rec.Body.Len() != len(p) {
+		t.Fatalf("%d bytes written", rec.Body.Len())
+	}
+}
+
+// deadlineRecorder records the size of each write and each write deadline set.
+type deadlineRecorder struct {
+	*httptest.ResponseRecorder
+	sizes     []int
+	deadlines []time.Time
+}
+
+func (d *deadlineRecorder) Write(p []byte) (int, error) {
+	d.sizes = append(d.sizes, len(p))
+	return d.ResponseRecorder.Write(p)
+}
+
+func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error {
+	d.deadlines = append(d.deadlines, t)
+	return nil
+}
