@@ -18,12 +18,13 @@ import (
 var allowedImports = map[string][]string{
 	"collector/snapshot":              {"certview"},
 	"collector/snapshot/snapshottest": {"certview", "certview/certviewtest", "collector/snapshot"},
-	"collector/store":                 {"collector/snapshot"},
+	"collector/regularfile":           {},
+	"collector/store":                 {"collector/regularfile", "collector/snapshot"},
 	"collector/telemetry":             {"certview", "collector/snapshot"},
 	"collector/exposition":            {"collector/snapshot", "collector/telemetry"},
 	"collector/poll":                  {"certview", "collector/snapshot", "collector/store", "collector/telemetry"},
 	"collector/web":                   {},
-	"collector/config":                {"certview", "collector/exposition", "collector/poll", "collector/snapshot"},
+	"collector/config":                {"certview", "collector/exposition", "collector/poll", "collector/regularfile", "collector/snapshot"},
 	"collector": {"certview", "collector/config", "collector/exposition", "collector/poll", "collector/snapshot",
 		"collector/telemetry"},
 }

@@ -1,11 +1,12 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/certview-exporter/certview_exporter/collector/regularfile"
 )
 
 // Size caps of the files the configuration reads. A file past its cap is refused, not
@@ -25,22 +26,18 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	if err := checkRegular(path, limit); err != nil {
 		return nil, err
 	}
-	f, err := openNonBlocking(path)
+	f, st, err := regularfile.Open(path)
 	if err != nil {
-		return nil, pathless(err)
+		return nil, err
 	}
 	defer f.Close()
 	// The file may have been swapped since the first check: check what was opened.
-	st, err := f.Stat()
-	if err != nil {
-		return nil, pathless(err)
-	}
 	if err := regular(st, limit); err != nil {
 		return nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, pathless(err)
+		return nil, regularfile.Pathless(err)
 	}
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("the file is larger than the limit of %s", byteSize(limit))
@@ -53,45 +50,19 @@ func readLimited(path string, limit int64) ([]byte, error) {
 func checkRegular(path string, limit int64) error {
 	st, err := os.Stat(path)
 	if err != nil {
-		return pathless(err)
+		return regularfile.Pathless(err)
 	}
 	return regular(st, limit)
 }
 
 func regular(st fs.FileInfo, limit int64) error {
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))
+	if err := regularfile.Check(st); err != nil {
+		return err
 	}
 	if st.Size() > limit {
 		return fmt.Errorf("the file is larger than the limit of %s (%d bytes)", byteSize(limit), st.Size())
 	}
 	return nil
-}
-
-// pathless drops the path from an os error: "open /x: no such file or directory" says
-// "no such file or directory".
-func pathless(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
 }
 
 func byteSize(n int64) string {

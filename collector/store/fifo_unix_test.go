@@ -50,7 +50,7 @@ func TestNamedPipeIsRefusedWithoutBlocking(t *testing.T) {
 // A device is refused as well, before anything is read from it.
 func TestDeviceIsRefused(t *testing.T) {
 	_, err := Load("/dev/zero", nil)
-	if err == nil || !strings.Contains(err.Error(), "not a regular file (a device)") {
+	if err == nil || !strings.Contains(err.Error(), "not a regular file (a character device)") {
 		t.Fatalf("/dev/zero: got %v", err)
 	}
 }

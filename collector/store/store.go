@@ -13,12 +13,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/certview-exporter/certview_exporter/collector/regularfile"
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 )
 
@@ -149,34 +149,8 @@ func Load(path string, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
 // a writer came, and the poll loop (and SIGTERM, which waits for it) with it; a device
 // such as /dev/zero would be read without end.
 func openRegular(path string) (*os.File, error) {
-	f, err := openNonBlocking(path)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// fileKind names what a file that is not regular is.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
+	f, _, err := regularfile.Open(path)
+	return f, err
 }
 
 // crcReader keeps the CRC-32C and length of what is read through it.

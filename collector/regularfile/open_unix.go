@@ -1,6 +1,6 @@
 //go:build unix
 
-package store
+package regularfile
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 )
 
 // openNonBlocking opens a file for reading without waiting for a writer, should it be a
-// FIFO: openRegular refuses it once it is open.
+// FIFO: Open refuses it once it is open.
 func openNonBlocking(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 }
