@@ -586,7 +586,7 @@ func TestSystemdSocketActivation(t *testing.T) {
 	if !healthy() {
 		t.Fatalf("/-/healthy beside 10 idle connections at a cap of 4:\n%s", p.logs.String())
 	}
-	if !strings.Contains(p.logs.String(), "systemd activated listeners") {
+	if !strings.Contains(p.logs.String(), "serving on the sockets systemd passed") {
 		t.Fatalf("no log of the activated listener:\n%s", p.logs.String())
 	}
 }

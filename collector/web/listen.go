@@ -44,60 +44,66 @@ func (s *Server) Serve(listeners []net.Listener, flags *toolkit.FlagConfig, logg
 // Stats returns the connection limiter's figures.
 func (s *Server) Stats() Stats { return s.conns.Stats() }
 
-// Listen opens the listeners flags name.
+// Listen opens the listeners flags name: the sockets systemd passed (with
+// --web.systemd-socket), or one for each --web.listen-address, TCP or vsock://. On an
+// error it closes what it opened.
 func Listen(flags *toolkit.FlagConfig, logger *slog.Logger) ([]net.Listener, error) {
 	if flags == nil || flags.WebConfigFile == nil {
 		return nil, toolkit.ErrMissingFlag
 	}
 	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
-		logger.Info("Listening on systemd activated listeners instead of port listeners.")
-		all, err := activation.Listeners()
-		if err != nil {
-			return nil, err
-		}
-		var listeners []net.Listener
-		for _, l := range all {
-			if l != nil {
-				listeners = append(listeners, l)
-			}
-		}
-		if len(listeners) == 0 {
-			return nil, errors.New("no socket activation file descriptors found")
-		}
-		return listeners, nil
+		return inherited(logger)
 	}
 	if flags.WebListenAddresses == nil || len(*flags.WebListenAddresses) == 0 {
 		return nil, toolkit.ErrNoListeners
 	}
-	var listeners []net.Listener
+	opened := make([]net.Listener, 0, len(*flags.WebListenAddresses))
 	for _, address := range *flags.WebListenAddresses {
 		l, err := listen(address)
 		if err != nil {
-			for _, l := range listeners {
-				_ = l.Close()
+			for _, o := range opened {
+				_ = o.Close()
 			}
-			return nil, err
+			return nil, fmt.Errorf("listening on %s: %w", address, err)
 		}
-		listeners = append(listeners, l)
+		opened = append(opened, l)
 	}
-	return listeners, nil
+	return opened, nil
 }
 
+// inherited returns the sockets systemd passed to the process (socket activation).
+func inherited(logger *slog.Logger) ([]net.Listener, error) {
+	passed, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("systemd socket activation: %w", err)
+	}
+	var out []net.Listener
+	for _, l := range passed {
+		if l != nil { // a passed descriptor that is not a stream socket
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--web.systemd-socket: systemd passed no listening socket")
+	}
+	logger.Info("serving on the sockets systemd passed (--web.systemd-socket); --web.listen-address is not used", "sockets", len(out))
+	return out, nil
+}
+
+// listen opens one --web.listen-address: host:port over TCP, or vsock://host:port on
+// the port given.
 func listen(address string) (net.Listener, error) {
-	if !strings.HasPrefix(address, "vsock://") {
+	rest, isVsock := strings.CutPrefix(address, "vsock://")
+	if !isVsock {
 		return net.Listen("tcp", address)
 	}
-	u, err := url.Parse(address)
+	u, err := url.Parse("vsock://" + rest)
 	if err != nil {
 		return nil, err
 	}
-	_, port, err := net.SplitHostPort(u.Host)
+	port, err := strconv.ParseUint(u.Port(), 10, 32)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the vsock port: %w", err)
 	}
-	n, err := strconv.ParseUint(port, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", address, err)
-	}
-	return vsock.Listen(uint32(n), nil)
+	return vsock.Listen(uint32(port), nil)
 }
