@@ -14,8 +14,11 @@ import (
 // what they held, and the plan for the rest. A restart goes on from there.
 const (
 	listingMagic = "CVLIST\r\n"
-	// ListingVersion is the checkpoint's format version.
-	ListingVersion = 1
+	// ListingVersion is the checkpoint's format version. Version 2 streams the records
+	// after the rest, as the snapshot's version 5 does.
+	ListingVersion = 2
+	// listingStreamed is the first version that streams its records.
+	listingStreamed = 2
 )
 
 // ListingPath is where the checkpoint of a full listing is kept, beside the snapshot
@@ -54,7 +57,9 @@ type Listing struct {
 
 // SaveListing writes a checkpoint to path atomically, as Save does.
 func SaveListing(path string, l *Listing) error {
-	return saveFile(path, listingMagic, ListingVersion, l)
+	head := *l
+	head.Records.Certificates, head.Records.Instances = nil, nil
+	return saveFile(path, listingMagic, ListingVersion, &head, &records{certs: l.Records.Certificates, ins: l.Records.Instances})
 }
 
 // ErrNoListing says there is no checkpoint.
@@ -72,8 +77,12 @@ func LoadListing(path string) (*Listing, error) {
 	}
 	defer f.Close()
 	var l Listing
-	if _, err := readFile(f, listingMagic, "certview_exporter listing checkpoint", ListingVersion, &l); err != nil {
+	rec := &records{}
+	if _, err := readFile(f, listingMagic, "certview_exporter listing checkpoint", ListingVersion, listingStreamed, &l, rec); err != nil {
 		return nil, fmt.Errorf("listing checkpoint %s: %w", path, err)
+	}
+	if rec.streamed {
+		l.Records.Certificates, l.Records.Instances = rec.certs, rec.ins
 	}
 	if l.Started.IsZero() {
 		return nil, fmt.Errorf("listing checkpoint %s: no start time", path)

@@ -5,7 +5,6 @@ package store
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/gob"
@@ -22,8 +21,9 @@ import (
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 )
 
-// The saved snapshot's format: a fixed header, then a gzip-compressed gob of
-// snapshotFile. The header carries the format version, the payload's length and its
+// The saved snapshot's format: a fixed header, then a gzip-compressed stream of gob
+// values: snapshotFile without its records, then the records (see records; before
+// version 5, snapshotFile with its records, as one value). The header carries the format version, the payload's length and its
 // CRC-32C, so a truncated, corrupt or foreign file is refused before it is decoded.
 //
 //	offset size
@@ -38,8 +38,12 @@ const (
 	// the ids; a version 1 file still loads, without them, so the next poll is full.
 	// Version 3 adds the assets' tags; without them, the next poll with owners on is full.
 	// Version 4 adds the origin: the fingerprint of the settings that made the snapshot.
-	SnapshotVersion = 4
-	headerSize      = 24
+	// Version 5 streams the records after the rest, in batches (see records), so that
+	// neither a save nor a load holds the whole payload encoded.
+	SnapshotVersion = 5
+	// snapshotStreamed is the first version that streams its records.
+	snapshotStreamed = 5
+	headerSize       = 24
 	// maxSnapshotBytes bounds what a load reads: far above a million certificates.
 	maxSnapshotBytes = 2 << 30
 )
@@ -47,7 +51,7 @@ const (
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // snapshotFile is what is saved: the records and the times. Counts are derived again
-// on load.
+// on load. Since version 5 the records follow it in batches and its own are empty.
 type snapshotFile struct {
 	Taken        time.Time
 	PollDuration time.Duration
@@ -69,40 +73,36 @@ type snapshotFile struct {
 // directory, fsync, rename, then fsync of the directory. A reader sees the old file or
 // the new one, never a part.
 func Save(path string, s *snapshot.Snapshot) error {
-	return saveFile(path, snapshotMagic, SnapshotVersion, snapshotFile{s.Taken, s.PollDuration, s.Certificates, s.Instances,
-		s.Kind, s.FullStarted, s.FullFinished, s.Watermark, s.MaxCertID, s.AssetTags, s.TagsListed, s.Origin})
+	head := snapshotFile{Taken: s.Taken, PollDuration: s.PollDuration, Kind: s.Kind, FullStarted: s.FullStarted,
+		FullFinished: s.FullFinished, Watermark: s.Watermark, MaxCertID: s.MaxCertID, AssetTags: s.AssetTags,
+		TagsListed: s.TagsListed, Origin: s.Origin}
+	return saveFile(path, snapshotMagic, SnapshotVersion, head, &records{certs: s.Certificates, ins: s.Instances})
 }
 
-// saveFile writes v as a file of the given magic and format version.
-func saveFile(path, magic string, version uint32, v any) error {
-	var payload bytes.Buffer
-	zw := gzip.NewWriter(&payload)
-	if err := gob.NewEncoder(zw).Encode(v); err != nil {
-		return fmt.Errorf("snapshot %s: encoding: %w", path, err)
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("snapshot %s: compressing: %w", path, err)
-	}
-	var header [headerSize]byte
-	copy(header[:8], magic)
-	binary.BigEndian.PutUint32(header[8:12], version)
-	binary.BigEndian.PutUint64(header[12:20], uint64(payload.Len()))
-	binary.BigEndian.PutUint32(header[20:24], crc32.Checksum(payload.Bytes(), crcTable))
+// saveFile writes head, then the records of rec in batches (see records), as a file of
+// the given magic and format version. It streams: the payload goes through gzip to the
+// file as it is encoded, and only one batch is ever held encoded; the header, which
+// carries the payload's length and checksum, is written last, over its place. rec nil
+// writes head alone, as formats before streaming did.
+func saveFile(path, magic string, version uint32, head any, rec *records) error {
+	return saveStream(path, magic, version, func(enc *gob.Encoder) error {
+		if err := enc.Encode(head); err != nil || rec == nil {
+			return err
+		}
+		return rec.encode(enc)
+	})
+}
 
+// saveStream writes the gob values body encodes as the payload of a file of the given
+// magic and format version, atomically (see Save).
+func saveStream(path, magic string, version uint32, body func(*gob.Encoder) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }() // a no-op once renamed
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	_, err = w.Write(header[:])
-	if err == nil {
-		_, err = payload.WriteTo(w)
-	}
-	if err == nil {
-		err = w.Flush()
-	}
+	err = writePayload(tmp, magic, version, body)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -120,6 +120,46 @@ func saveFile(path, magic string, version uint32, v any) error {
 		d.Close()
 	}
 	return nil
+}
+
+// writePayload writes the header's place, the payload, then the header over its place.
+func writePayload(f *os.File, magic string, version uint32, body func(*gob.Encoder) error) error {
+	var header [headerSize]byte
+	if _, err := f.Write(header[:]); err != nil {
+		return err
+	}
+	buf := bufio.NewWriterSize(f, 1<<20)
+	sum := &crcWriter{w: buf}
+	zw := gzip.NewWriter(sum)
+	if err := body(gob.NewEncoder(zw)); err != nil {
+		return fmt.Errorf("encoding: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compressing: %w", err)
+	}
+	if err := buf.Flush(); err != nil {
+		return err
+	}
+	copy(header[:8], magic)
+	binary.BigEndian.PutUint32(header[8:12], version)
+	binary.BigEndian.PutUint64(header[12:20], sum.n)
+	binary.BigEndian.PutUint32(header[20:24], sum.crc)
+	_, err := f.WriteAt(header[:], 0)
+	return err
+}
+
+// crcWriter keeps the CRC-32C and length of what is written through it.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+	n   uint64
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.crc = crc32.Update(c.crc, crcTable, p[:k])
+	c.n += uint64(k)
+	return k, err
 }
 
 // ErrNoSnapshot says there is no saved snapshot yet.
@@ -170,11 +210,15 @@ func (c *crcReader) Read(p []byte) (int, error) {
 // Read decodes a saved snapshot from r, its owners resolved by rules (nil: owners off).
 func Read(r io.Reader, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
 	var sf snapshotFile
-	if _, err := readFile(r, snapshotMagic, "certview_exporter snapshot", SnapshotVersion, &sf); err != nil {
+	rec := &records{}
+	if _, err := readFile(r, snapshotMagic, "certview_exporter snapshot", SnapshotVersion, snapshotStreamed, &sf, rec); err != nil {
 		return nil, err
 	}
 	if sf.Taken.IsZero() {
 		return nil, errors.New("payload: no poll time")
+	}
+	if rec.streamed {
+		sf.Certificates, sf.Instances = rec.certs, rec.ins
 	}
 	return snapshot.Restore(snapshot.Records{Taken: sf.Taken, PollDuration: sf.PollDuration,
 		Certificates: sf.Certificates, Instances: sf.Instances, Kind: sf.Kind,
@@ -188,11 +232,12 @@ func Read(r io.Reader, rules *snapshot.OwnerRules) (*snapshot.Snapshot, error) {
 func inflateLimit(n uint64) int64 { return int64(min(32*n+64<<20, 8*maxSnapshotBytes)) }
 
 // readFile checks the header of a file written by saveFile (what names the kind of file
-// in errors) and decodes its payload into v; it returns the file's format version. The
-// payload is decoded as it streams in and checksummed on the way: nothing is trusted
-// until the whole payload has been read and its checksum matched, and what it inflates
-// to is bounded.
-func readFile(r io.Reader, magic, what string, newest uint32, v any) (uint32, error) {
+// in errors) and decodes its payload into head and, from version streamed on, the
+// records after it into rec; it returns the file's format version. The payload is
+// decoded as it streams in and checksummed on the way: nothing is trusted until the
+// whole payload has been read and its checksum matched, and what it inflates to is
+// bounded.
+func readFile(r io.Reader, magic, what string, newest, streamed uint32, head any, rec *records) (uint32, error) {
 	var header [headerSize]byte
 	if _, err := io.ReadFull(r, header[:]); err != nil {
 		return 0, fmt.Errorf("header: %w (truncated?)", err)
@@ -213,7 +258,11 @@ func readFile(r io.Reader, magic, what string, newest uint32, v any) (uint32, er
 	inflated := &countingReader{}
 	if err == nil {
 		inflated.r = io.LimitReader(zr, inflateLimit(n)+1)
-		err = gob.NewDecoder(inflated).Decode(v)
+		dec := gob.NewDecoder(inflated)
+		err = dec.Decode(head)
+		if err == nil && version >= streamed {
+			err = rec.decode(dec)
+		}
 	}
 	if err == nil {
 		_, err = io.Copy(io.Discard, pr) // the rest, for the checksum and the length

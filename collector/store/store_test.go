@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,7 +90,7 @@ func TestDamagedSnapshotsAreRefused(t *testing.T) {
 		"short header":  {raw[:10], "header: unexpected EOF (truncated?)"},
 		"truncated":     {raw[:len(raw)-100], "bytes (truncated?)"},
 		"corrupt":       {flip, "checksum mismatch (corrupt)"},
-		"wrong version": {version, "format version 99; this exporter reads versions 1 to 4"},
+		"wrong version": {version, fmt.Sprintf("format version 99; this exporter reads versions 1 to %d", SnapshotVersion)},
 		"foreign":       {[]byte("{\"certificates\": []} and some more bytes to fill a header"), "not a certview_exporter snapshot (bad magic)"},
 		"huge length":   {huge, "over the"},
 	}
@@ -119,7 +120,7 @@ func writeV1Snapshot(path string, s *snapshot.Snapshot) error {
 		Certificates []snapshot.Certificate
 		Instances    []snapshot.Instance
 	}
-	return saveFile(path, snapshotMagic, 1, v1File{s.Taken, s.PollDuration, s.Certificates, s.Instances})
+	return saveFile(path, snapshotMagic, 1, v1File{s.Taken, s.PollDuration, s.Certificates, s.Instances}, nil)
 }
 
 // A version 1 file loads with its records, but without a watermark or the full
@@ -147,7 +148,7 @@ func TestVersion1SnapshotLoadsWithoutWatermark(t *testing.T) {
 func TestInflationIsBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "snapshot")
 	bomb := struct{ Filler string }{strings.Repeat("a", 100<<20)}
-	if err := saveFile(path, snapshotMagic, SnapshotVersion, bomb); err != nil {
+	if err := saveFile(path, snapshotMagic, 4, bomb, nil); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := os.Stat(path)
