@@ -20,9 +20,11 @@ const (
 	maxShortBytes    = 64  // serial numbers, IP addresses, algorithms, types, protocols, services
 	maxHostBytes     = 256 // fqdns, asset names, tag names
 
-	// MaxDNBytes bounds a subject DN. A longer one is kept as "sha256:" and its digest:
-	// successors compare DNs only for equality, which the digest keeps.
-	MaxDNBytes = 256
+	// MaxDNBytes bounds a subject DN. A longer one is kept as its digest, "sha256:" and
+	// the first 32 hex digits (128 bits) of its SHA-256: successors compare DNs only for
+	// equality, which the digest keeps, and most DNs are longer than it (so it saves
+	// memory on every inventory, not only on a hostile one).
+	MaxDNBytes = len(dnDigestPrefix) + 32
 	// MaxSANBytes bounds a certificate's SAN list, its names joined by newlines, sorted:
 	// the names that do not fit are dropped. MaxSANNameBytes bounds one name (a DNS
 	// name is at most 253 bytes): a longer one is dropped.
@@ -138,15 +140,24 @@ func labelMax(s string, max int) (v string, cut bool) {
 	return strings.TrimSpace(out.String()), cut
 }
 
-// boundDN trims a subject DN and keeps one past MaxDNBytes as its digest.
+// dnDigestPrefix starts a DN kept as its digest.
+const dnDigestPrefix = "sha256:"
+
+// boundDN trims a subject DN and keeps one past MaxDNBytes as its digest. cut says
+// whether it was longer than dnCutBytes, the length that counts as cut: a DN of
+// ordinary length kept as its digest loses nothing that is used, and is not counted.
 func boundDN(dn string) (string, bool) {
 	dn = strings.TrimSpace(dn)
 	if len(dn) <= MaxDNBytes {
 		return dn, false
 	}
 	sum := sha256.Sum256([]byte(dn))
-	return "sha256:" + hex.EncodeToString(sum[:]), true
+	return dnDigestPrefix + hex.EncodeToString(sum[:16]), len(dn) > dnCutBytes
 }
+
+// dnCutBytes is the DN length past which a DN counts as cut: RFC 5280's upper bounds
+// for the attributes of a subject add up to well under it.
+const dnCutBytes = 1024
 
 // boundSANs joins sorted, unique names into a SAN list of at most MaxSANBytes: names
 // longer than MaxSANNameBytes are dropped, and the list stops before the first name that

@@ -151,7 +151,7 @@ func New() *Telemetry {
 	}, []string{"endpoint"})
 	t.valuesCut = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "qualys_certview_api_values_cut_total",
-		Help: "Values of API records cut to the exporter's bound, by field: a string longer than its bound (a subject DN past 256 bytes is kept as its digest), a SAN list or an asset's tags past their count or size. Real inventories stay within the bounds; a rise means the API sent something it should not. Counted as polls add records.",
+		Help: "Values of API records cut to the exporter's bound, by field: a string longer than its bound (a subject DN past 1 KiB; every DN longer than 39 bytes is kept as a digest), a SAN list or an asset's tags past their count or size. Real inventories stay within the bounds; a rise means the API sent something it should not. Counted as polls add records.",
 	}, []string{"field"})
 	t.outOfRange = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "qualys_certview_api_values_out_of_range_total",
