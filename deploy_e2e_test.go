@@ -228,6 +228,7 @@ func checkDeployment(t *testing.T, scenario string, docs []map[string]any) {
 		if dig(c, "resources", "requests", "memory") == nil || dig(c, "resources", "limits", "memory") == nil {
 			t.Fatalf("%s: container %v has no memory request or limit", scenario, name)
 		}
+		checkMemorySizing(t, scenario, c)
 		for _, e := range asList(dig(c, "env")) {
 			if dig(e, "value") != nil && strings.Contains(strings.ToLower(dig(e, "name").(string)), "password") {
 				t.Fatalf("%s: a password in the environment of %v", scenario, name)
@@ -374,4 +375,51 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatalf("exposure level %s is above 2.0 (systemd calls up to 2 \"OK\"):\n%s", m[1], out)
 	}
 	t.Logf("systemd-analyze security: exposure %s", m[1])
+}
+
+// checkMemorySizing holds the chart's memory limit to the measurement it is sized from:
+// the README's scale table, whose peak RSS at 100,000 / 300,000 with every record at the
+// bounds of what the exporter keeps must fit under the limit with a fifth to spare; and
+// the runtime's soft limit (--runtime.memory-limit) must lie below the container's.
+func checkMemorySizing(t *testing.T, scenario string, c any) {
+	t.Helper()
+	limit := quantityBytes(t, dig(c, "resources", "limits", "memory"))
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\| 100,000 / 300,000, at the bound \|(?:[^|]*\|){5} (\d+) MiB \|`).FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("the README's scale table has no peak RSS at 100,000 / 300,000 at the bound")
+	}
+	peak, _ := strconv.ParseFloat(string(m[1]), 64)
+	if float64(limit) < 1.2*peak*(1<<20) {
+		t.Fatalf("%s: the memory limit %v holds less than 1.2x the measured peak of %v MiB at 100,000 / 300,000 at the bound",
+			scenario, dig(c, "resources", "limits", "memory"), peak)
+	}
+	soft := int64(0)
+	for _, a := range asList(dig(c, "args")) {
+		if v, ok := strings.CutPrefix(a.(string), "--runtime.memory-limit="); ok {
+			soft = quantityBytes(t, strings.Replace(v, "iB", "i", 1))
+		}
+	}
+	if soft <= 0 || soft >= limit {
+		t.Fatalf("%s: --runtime.memory-limit (%d bytes) must be set below the container's limit (%d bytes)", scenario, soft, limit)
+	}
+}
+
+// quantityBytes reads a Kubernetes memory quantity in Mi or Gi.
+func quantityBytes(t *testing.T, q any) int64 {
+	t.Helper()
+	s, _ := q.(string)
+	for suffix, unit := range map[string]int64{"Mi": 1 << 20, "Gi": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err == nil {
+				return v * unit
+			}
+		}
+	}
+	t.Fatalf("memory quantity %v: not a whole number of Mi or Gi", q)
+	return 0
 }
