@@ -179,8 +179,9 @@ func (s *Loop) CarryOver(prev *Loop) {
 	}
 	prev.pollMu.Lock()
 	// A held listing waits on: the next full listing confirms it or not under this
-	// configuration's poll.max_shrink. Without the snapshot it was held against, it goes.
-	if s.held = prev.held; s.held != nil && (s.Snapshot() == nil || s.Snapshot().Origin != s.opts.Origin) {
+	// configuration's poll.max_shrink. Without the snapshot it was held against (or with
+	// one of another subscription), it goes.
+	if s.held = prev.held; s.held != nil && (s.Snapshot() == nil || !sameSubscription(s.Snapshot().Origin, s.opts.Origin)) {
 		s.held = nil
 	}
 	if s.held != nil {

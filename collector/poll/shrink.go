@@ -19,19 +19,32 @@ const DefaultMaxShrink = 0.5
 type heldListing struct {
 	certificates, instances int
 	since                   time.Time
+	// lost says which records it lost past the share: its certificates, its instances.
+	lost shrinkage
 }
+
+// shrinkage says which of a listing's records fell short of the served snapshot's past
+// the share.
+type shrinkage struct{ certificates, instances bool }
+
+func (k shrinkage) any() bool { return k.certificates || k.instances }
 
 // guardShrink decides whether made, a snapshot whose records of at least one API
 // replace served's by a full listing, may be made current. It may not when it lost
 // more than the configured share of served's certificates or instances and no listing
 // is held yet: it is then held, and the next poll lists everything again. A second
-// listing that shrinks as far confirms the first (the inventory really shrank); one
-// that does not replaces it. The guard stands aside for no served snapshot, an empty
-// one, one listed under other settings (a narrower filter shrinks the listing by
-// design), and for MaxShrink 1.
+// listing that loses the same records (certificates, instances, or both) confirms the
+// first: the inventory really shrank. One that loses nothing replaces it; one that loses
+// other records is held in its place, so that an API answering `200 []` to each API in
+// turn never wipes either. The guard stands aside for no served snapshot, an empty one,
+// one of another subscription, and for MaxShrink 1. A narrower filter shrinks the
+// listing by design: its first listing is held, and the next confirms it.
 func (s *Loop) guardShrink(served, made *snapshot.Snapshot, now time.Time) bool {
-	if !s.shrunk(served, made) {
-		if h := s.held; h != nil {
+	lost := s.shrunk(served, made)
+	h := s.held
+	switch {
+	case !lost.any():
+		if h != nil {
 			s.held = nil
 			s.opts.Telemetry.SetShrinkHeld(false, 0, 0)
 			level.Warn(s.opts.Logger).Log("msg", "the next full listing did not confirm the shrunk listing held; dropping it and publishing the new one",
@@ -40,8 +53,7 @@ func (s *Loop) guardShrink(served, made *snapshot.Snapshot, now time.Time) bool 
 				"served_certificates", len(served.Certificates), "served_instances", len(served.Instances))
 		}
 		return true
-	}
-	if h := s.held; h != nil {
+	case h != nil && h.lost == lost:
 		s.held = nil
 		s.opts.Telemetry.SetShrinkHeld(false, 0, 0)
 		level.Warn(s.opts.Logger).Log("msg", "a second full listing confirms the shrink: the inventory shrank; publishing it",
@@ -50,22 +62,35 @@ func (s *Loop) guardShrink(served, made *snapshot.Snapshot, now time.Time) bool 
 			"held_certificates", h.certificates, "held_instances", h.instances, "held_since", h.since.UTC().Format(time.RFC3339))
 		return true
 	}
-	s.held = &heldListing{certificates: len(made.Certificates), instances: len(made.Instances), since: now}
+	msg := "a full listing lost more than poll.max_shrink of the inventory; holding it unpublished until the next full listing confirms it"
+	if h != nil {
+		msg = "a full listing lost other records than the one held; holding it in its place until the next full listing confirms it"
+	}
+	s.held = &heldListing{certificates: len(made.Certificates), instances: len(made.Instances), since: now, lost: lost}
 	s.opts.Telemetry.ShrinkHeld(len(made.Certificates), len(made.Instances))
-	level.Warn(s.opts.Logger).Log("msg", "a full listing lost more than poll.max_shrink of the inventory; holding it unpublished until the next full listing confirms it",
+	level.Warn(s.opts.Logger).Log("msg", msg,
 		"certificates", len(made.Certificates), "instances", len(made.Instances),
 		"served_certificates", len(served.Certificates), "served_instances", len(served.Instances),
-		"max_shrink", s.opts.MaxShrink)
+		"lost_certificates", lost.certificates, "lost_instances", lost.instances, "max_shrink", s.opts.MaxShrink)
 	return false
 }
 
-// shrunk says whether made holds fewer certificates or instances than (1 - MaxShrink)
-// of served's, when the guard applies to served.
-func (s *Loop) shrunk(served, made *snapshot.Snapshot) bool {
-	if s.opts.MaxShrink >= 1 || served == nil || served.Origin != s.opts.Origin {
-		return false
+// shrunk says which of made's records fall short of (1 - MaxShrink) of served's, when
+// the guard applies to served: not for MaxShrink 1, no served snapshot, or one of
+// another subscription (one saved before fingerprints were kept counts as this one's).
+func (s *Loop) shrunk(served, made *snapshot.Snapshot) shrinkage {
+	if s.opts.MaxShrink >= 1 || served == nil || !sameSubscription(served.Origin, s.opts.Origin) {
+		return shrinkage{}
 	}
 	keep := 1 - s.opts.MaxShrink
-	return float64(len(made.Certificates)) < keep*float64(len(served.Certificates)) ||
-		float64(len(made.Instances)) < keep*float64(len(served.Instances))
+	return shrinkage{
+		certificates: float64(len(made.Certificates)) < keep*float64(len(served.Certificates)),
+		instances:    float64(len(made.Instances)) < keep*float64(len(served.Instances)),
+	}
+}
+
+// sameSubscription says whether a snapshot of origin a is of the subscription of b; a
+// snapshot without a fingerprint (saved before they were kept) is taken to be.
+func sameSubscription(a, b snapshot.Fingerprint) bool {
+	return a.Subscription == "" || a.Subscription == b.Subscription
 }

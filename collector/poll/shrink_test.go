@@ -173,7 +173,7 @@ func TestShrunkListingIsHeldThenDropped(t *testing.T) {
 	}
 	logs := r.logs.String()
 	for _, want := range []string{
-		`level=warn msg="a full listing lost more than poll.max_shrink of the inventory; holding it unpublished until the next full listing confirms it" certificates=0 instances=500 served_certificates=250 served_instances=500 max_shrink=0.5`,
+		`level=warn msg="a full listing lost more than poll.max_shrink of the inventory; holding it unpublished until the next full listing confirms it" certificates=0 instances=500 served_certificates=250 served_instances=500 lost_certificates=true lost_instances=false max_shrink=0.5`,
 		`msg="poll complete" kind=full certificates=250 instances=500`,
 		"shrink_held=true",
 	} {
@@ -353,23 +353,48 @@ func TestShrunkIncrementalAnswerIsHeld(t *testing.T) {
 	r.heldGauges(false, 0, 0)
 }
 
-// TestOtherSettingsAreNotGuarded: a snapshot listed under other settings (a narrower
-// filter, say) may shrink by any share at the full listing that replaces it.
-func TestOtherSettingsAreNotGuarded(t *testing.T) {
+// TestOtherSubscriptionIsNotGuarded: a snapshot of another subscription may shrink by
+// any share at the full listing that replaces it; other settings of the same
+// subscription (thresholds, owners, a filter) are guarded as before, and so is a
+// snapshot saved before fingerprints were kept.
+func TestOtherSubscriptionIsNotGuarded(t *testing.T) {
 	r := newShrinkRig(t, func(o *Options, _ *certview.Config) {
 		o.Origin = snapshot.Fingerprint{Subscription: "s", Content: "wide"}
 	})
 	r.poll()
-	r.loop.opts.Origin = snapshot.Fingerprint{Subscription: "s", Content: "narrow"}
+	r.loop.opts.Origin = snapshot.Fingerprint{Subscription: "s", Content: "other thresholds"}
 	r.emptyAnswer("certificates", 1)
-	if got := r.poll(); len(got.Certificates) != 0 || r.published != 2 {
-		t.Fatal("the listing under new settings was held")
+	if r.poll() != r.loop.Snapshot() || r.loop.held == nil || r.published != 1 {
+		t.Fatal("a shrink under other settings of the same subscription was not held")
 	}
-	// Under the same settings it would have been held.
-	r.poll()
+	r.poll() // the next listing, whole, replaces the held one
+	r.loop.opts.Origin = snapshot.Fingerprint{Subscription: "another", Content: "wide"}
 	r.emptyAnswer("certificates", 1)
-	if r.poll() != r.loop.Snapshot() || r.loop.held == nil {
-		t.Fatal("a shrink under the same settings was not held")
+	if got := r.poll(); len(got.Certificates) != 0 || r.loop.held != nil {
+		t.Fatal("the first listing of another subscription was held")
+	}
+}
+
+// TestAlternatingShrinksAreNotConfirmations: an API that answers `200 []` to the
+// certificates once and to the instances the next time has lost nothing twice: the
+// second shrink is held in the first's place, and neither API is wiped. The same
+// loss twice confirms.
+func TestAlternatingShrinksAreNotConfirmations(t *testing.T) {
+	r := newShrinkRig(t, nil)
+	good := r.poll()
+	r.emptyAnswer("certificates", 1)
+	if r.poll() != good || r.loop.held == nil || !r.loop.held.lost.certificates || r.loop.held.lost.instances {
+		t.Fatal("the certificates' shrink was not held")
+	}
+	r.emptyAnswer("instances", 1)
+	if got := r.poll(); got != good || r.loop.held == nil || !r.loop.held.lost.instances || r.loop.held.lost.certificates {
+		t.Fatalf("the instances' shrink after the certificates' was published (%d certificates, %d instances) or not held in its place",
+			len(got.Certificates), len(got.Instances))
+	}
+	r.heldGauges(true, len(good.Certificates), 0)
+	r.emptyAnswer("instances", 1)
+	if got := r.poll(); len(got.Instances) != 0 || len(got.Certificates) != len(good.Certificates) || r.loop.held != nil {
+		t.Fatal("the same loss twice did not confirm")
 	}
 }
 
