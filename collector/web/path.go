@@ -12,8 +12,9 @@ const maxTelemetryPath = 256
 // CheckTelemetryPath says whether p can serve the metrics: an absolute, clean URL path of
 // at most 256 bytes, of letters, digits and the characters RFC 3986 allows in a path
 // segment (no percent-escape, space or brace: net/http's router would read those as a
-// method, a host or a wildcard, or panic), that takes nothing from the other routes: not
-// "/" (the landing page) and nothing under "/-/" (health, readiness, reload).
+// method, a host or a wildcard, or panic), that takes nothing from the other routes:
+// nothing under "/-/" (health, readiness, reload). "/" serves the metrics at every path
+// the other routes leave, without a landing page, as it always did.
 func CheckTelemetryPath(p string) error {
 	switch {
 	case p == "":
@@ -31,8 +32,6 @@ func CheckTelemetryPath(p string) error {
 	switch {
 	case path.Clean(p) != p:
 		return fmt.Errorf("%q is not a clean path (%s): no empty, . or .. segment and no trailing /", p, path.Clean(p))
-	case p == "/":
-		return fmt.Errorf("/ is the landing page")
 	case strings.HasPrefix(p, "/-/"):
 		return fmt.Errorf("%q is under /-/, where /-/healthy, /-/ready and /-/reload are served", p)
 	}

@@ -2,12 +2,13 @@ package web
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
 
 func TestCheckTelemetryPath(t *testing.T) {
-	for _, ok := range []string{"/metrics", "/a/b", "/metrics.txt", "/-metrics", "/x~y:z@w", "/" + strings.Repeat("a", 255)} {
+	for _, ok := range []string{"/", "/metrics", "/a/b", "/metrics.txt", "/-metrics", "/x~y:z@w", "/" + strings.Repeat("a", 255)} {
 		if err := CheckTelemetryPath(ok); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
 		}
@@ -15,7 +16,6 @@ func TestCheckTelemetryPath(t *testing.T) {
 	for bad, why := range map[string]string{
 		"":                              "empty",
 		"metrics":                       "does not start with /",
-		"/":                             "landing page",
 		"/-/ready":                      "under /-/",
 		"/-/healthy":                    "under /-/",
 		"/-/reload":                     "under /-/",
@@ -48,7 +48,7 @@ func TestCheckTelemetryPath(t *testing.T) {
 // New refuses what the router would panic on, and serves what it takes.
 func TestNewChecksTheTelemetryPath(t *testing.T) {
 	opts := Options{Metrics: http.NotFoundHandler(), Ready: func() bool { return true }}
-	for _, p := range []string{"/-/ready", "metrics", "", "/a b", "/"} {
+	for _, p := range []string{"/-/ready", "metrics", "", "/a b"} {
 		opts.TelemetryPath = p
 		if _, err := New(opts); err == nil {
 			t.Errorf("New took %q", p)
@@ -57,5 +57,20 @@ func TestNewChecksTheTelemetryPath(t *testing.T) {
 	opts.TelemetryPath = "/custom/metrics"
 	if _, err := New(opts); err != nil {
 		t.Fatal(err)
+	}
+	// At "/", the metrics are served at the root and at any path the other routes
+	// leave, as before the path was checked; health stays its own.
+	served := 0
+	opts.TelemetryPath = "/"
+	opts.Metrics = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served++ })
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/anything", "/-/healthy"} {
+		srv.HTTP.Handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}
+	if served != 2 {
+		t.Fatalf("the metrics handler served %d of /, /anything and /-/healthy, want the first two", served)
 	}
 }

@@ -92,20 +92,22 @@ func New(opts Options) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("Ready\n"))
 	})
-	landing, err := toolkit.NewLandingPage(toolkit.LandingConfig{
-		Name:        "CertView Exporter",
-		Description: "Prometheus exporter for Qualys Certificate View",
-		Version:     version.Info(),
-		Links: []toolkit.LandingLinks{
-			{Address: opts.TelemetryPath, Text: "Metrics"},
-			{Address: "/-/healthy", Text: "Health"},
-			{Address: "/-/ready", Text: "Readiness"},
-		},
-	})
-	if err != nil {
-		return nil, err
+	if opts.TelemetryPath != "/" { // at "/", the metrics take the landing page's place
+		landing, err := toolkit.NewLandingPage(toolkit.LandingConfig{
+			Name:        "CertView Exporter",
+			Description: "Prometheus exporter for Qualys Certificate View",
+			Version:     version.Info(),
+			Links: []toolkit.LandingLinks{
+				{Address: opts.TelemetryPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+				{Address: "/-/ready", Text: "Readiness"},
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", landing)
 	}
-	mux.Handle("/", landing)
 
 	conns := newConnLimit(opts.MaxConnections)
 	return &Server{
