@@ -94,8 +94,8 @@ func thousands(n int) string {
 }
 
 // atBound is the padding of the "at the bound" rows: each kept string is 256 bytes, the
-// widest bound, so every one is kept at its bound (a DN of 256 bytes is kept whole, the
-// longest a DN is kept); the SAN list, 25 names, is cut at its 512 bytes.
+// widest bound, so every one is kept at its bound (a DN is kept as its 39-byte digest, as
+// most are); the SAN list, 25 names, is cut at its 512 bytes.
 const atBound = 256
 
 func measureScale(t *testing.T, nc, ni, oversized int) scaleRow {

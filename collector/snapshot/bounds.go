@@ -91,23 +91,38 @@ func (b *Builder) bounded(field, s string, max int) string {
 	return v
 }
 
-// boundedShare is share with a bound of max bytes, reporting a cut of field. Only
-// bounded strings become keys of the shared map: a long value is cut before it is
-// looked up, so the map holds no copy of it either.
+// sharedKey keys the shared map: a raw value under its field's bound, so that one value
+// named by fields of different bounds is bounded for each.
+type sharedKey struct {
+	raw string
+	max int
+}
+
+// sharedValue is a value made valid and bounded, and whether that cut it.
+type sharedValue struct {
+	v   string
+	cut bool
+}
+
+// boundedShare is share with a bound of max bytes, reporting a cut of field each time a
+// value is cut (once for each record that names it). Only bounded strings become keys of
+// the shared map: a value longer than the widest bound is cut to it before it is looked
+// up, so the map holds no copy of a long one.
 func (b *Builder) boundedShare(field, s string, max int) string {
-	if len(s) > max {
-		v, cut := labelMax(s, max)
-		if cut {
-			b.cut(field)
-		}
-		s = v
+	longCut := false
+	if len(s) > maxHostBytes {
+		s, longCut = labelMax(s, maxHostBytes)
 	}
-	if v, ok := b.shared[s]; ok {
-		return v
+	k := sharedKey{s, max}
+	sv, ok := b.shared[k]
+	if !ok {
+		sv.v, sv.cut = labelMax(s, max)
+		b.shared[k] = sv
 	}
-	v, _ := labelMax(s, max)
-	b.shared[s] = v
-	return v
+	if longCut || sv.cut {
+		b.cut(field)
+	}
+	return sv.v
 }
 
 // labelMax makes a label value valid: UTF-8, no NUL or other control characters, and at

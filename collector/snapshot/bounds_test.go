@@ -89,8 +89,8 @@ func TestEveryKeptStringIsBounded(t *testing.T) {
 		b.AddInstances([]certview.Instance{in})
 	}
 	for k := range b.shared {
-		if len(k) > maxHostBytes {
-			t.Fatalf("the shared map keeps a key of %d bytes", len(k))
+		if len(k.raw) > maxHostBytes {
+			t.Fatalf("the shared map keeps a key of %d bytes", len(k.raw))
 		}
 	}
 	s := b.Build(epoch, epoch, 0)
@@ -196,5 +196,25 @@ func TestBoundedSubjectsStillMatchRenewals(t *testing.T) {
 	restored := Restore(r, nil)
 	if restored.Certificates[0].DN != s.Certificates[1].DN {
 		t.Fatal("a restored long DN is not bounded as a polled one")
+	}
+}
+
+// One value named by fields of different bounds is bounded for each, and a value that
+// cleaning makes longer (each invalid byte becomes a three-byte U+FFFD) is cut to its
+// field's bound and counted, every time a record names it.
+func TestSharedValuesKeepEachFieldsBound(t *testing.T) {
+	opts, got := countingOptions()
+	b := NewBuilder(opts)
+	dirty := strings.Repeat("\xffa", 32) // 64 bytes raw, 128 once made valid
+	if v := b.boundedShare(FieldFQDN, dirty, maxHostBytes); len(v) != 128 {
+		t.Fatalf("fqdn: %d bytes", len(v))
+	}
+	for range 2 {
+		if v := b.boundedShare(FieldProtocol, dirty, maxShortBytes); len(v) > maxShortBytes || !utf8.ValidString(v) {
+			t.Fatalf("protocol: %d bytes, valid %v", len(v), utf8.ValidString(v))
+		}
+	}
+	if got.cut[FieldProtocol] != 2 || got.cut[FieldFQDN] != 0 {
+		t.Fatalf("cuts %v: want the protocol cut twice, the fqdn never", got.cut)
 	}
 }

@@ -27,7 +27,7 @@ type Builder struct {
 	opts      Options
 	certs     []Certificate
 	ins       []Instance
-	shared    map[string]string
+	shared    map[sharedKey]sharedValue
 	watermark time.Time // the largest scannedDate added
 	maxCertID int64     // the largest certificate id added
 
@@ -42,7 +42,7 @@ type Builder struct {
 
 // NewBuilder starts a snapshot.
 func NewBuilder(opts Options) *Builder {
-	b := &Builder{opts: opts, shared: map[string]string{}}
+	b := &Builder{opts: opts, shared: map[sharedKey]sharedValue{}}
 	if opts.Owners != nil {
 		b.keepAssetTags()
 	}
@@ -144,7 +144,7 @@ func (b *Builder) FQDNs() map[int64]string {
 func (b *Builder) Reserve(certs, instances int) {
 	b.certs = make([]Certificate, 0, certs+certs/20)
 	b.ins = make([]Instance, 0, instances+instances/20)
-	b.shared = make(map[string]string, certs+1000)
+	b.shared = make(map[sharedKey]sharedValue, certs+1000)
 }
 
 // share sanitises a label value that recurs across records (an issuer, an algorithm, a

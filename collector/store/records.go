@@ -26,9 +26,10 @@ const (
 	// maxRecords bounds the counts a file may announce (far above any subscription):
 	// beyond it the file is refused before a record is read.
 	maxRecords = 1 << 24
-	// preallocate bounds what the counts reserve before the records are read; a file
-	// that announces more grows its slices as its records arrive.
-	preallocate = 1 << 20
+	// preallocate bounds what the counts reserve before the records are read (the
+	// checksum is only known at the end): a file that announces more grows its slices as
+	// its records arrive, so a damaged one cannot reserve memory it does not hold.
+	preallocate = 8 * recordBatch
 )
 
 func (r *records) encode(enc *gob.Encoder) error {
