@@ -112,7 +112,7 @@ func New(opts Options) (*Server, error) {
 	conns := newConnLimit(opts.MaxConnections)
 	return &Server{
 		HTTP: &http.Server{
-			Handler: withWriteDeadlines(mux, opts.WriteTimeout, opts.StallTimeout),
+			Handler: withWriteDeadlines(closeOnUnreadBody(mux), opts.WriteTimeout, opts.StallTimeout),
 			// Also set here so that net/http gives every request a fresh deadline, those
 			// it answers itself (400, 431) and exporter-toolkit's (401, 429) included.
 			WriteTimeout:      opts.WriteTimeout,
@@ -124,4 +124,24 @@ func New(opts Options) (*Server, error) {
 		},
 		conns: conns,
 	}, nil
+}
+
+// closeOnUnreadBody answers a request that carries a body with Connection: close, and
+// then ends the connection's reads, but on /-/reload, the one route that reads a body.
+// Otherwise net/http drains what the handler left unread (up to 256 KiB, under the read
+// timeout), before it answers and again when it closes the body, with the connection
+// active: a client that announced a body and trickled it held a connection for 30 s,
+// and active connections are never closed to make room under the cap.
+func closeOnUnreadBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.ContentLength == 0 && len(r.TransferEncoding) == 0) || r.URL.Path == "/-/reload" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Connection", "close")
+		h.ServeHTTP(w, r)
+		// The answer is written before the body is drained: a deadline already past
+		// ends the drain at once, and the connection closes.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	})
 }

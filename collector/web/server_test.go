@@ -471,3 +471,35 @@ func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error {
 	d.deadlines = append(d.deadlines, t)
 	return nil
 }
+
+// A request that announces a body and sends a few bytes of it was answered, then held
+// its connection active while net/http drained the rest under the 30 s read timeout:
+// active connections are never closed to make room, so a handful of such clients held
+// the cap and /-/healthy with it. The routes read no body: they answer such a request
+// with Connection: close, and net/http drains nothing.
+func TestTrickledBodiesDoNotHoldTheCap(t *testing.T) {
+	const max = 4 // one listener: three served, one held while room is made
+	s, ln := serve(t, Options{Metrics: http.NotFoundHandler(), MaxConnections: max})
+	addr := ln.Addr().String()
+	for i := range max - 1 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = fmt.Fprintf(c, "GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("trickler %d: %v", i, err)
+		}
+		if !resp.Close {
+			t.Errorf("trickler %d: the answer keeps the connection open", i)
+		}
+		resp.Body.Close()
+	}
+	// The tricklers' connections are closed once answered: health answers at once.
+	if code, _, err := scrape(addr, "/-/healthy"); err != nil || code != 200 {
+		t.Fatalf("/-/healthy with %d tricklers at a cap of %d: %d %v (stats %+v)", max-1, max, code, err, s.Stats())
+	}
+}
