@@ -437,13 +437,24 @@ func TestNoStaleDeadlineOnAKeptAliveConnection(t *testing.T) {
 // part) it could not read within the stall timeout.
 func TestLargeWritesGetADeadlinePerPiece(t *testing.T) {
 	rec := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
-	sw := &stallWriter{ResponseWriter: rec, rc: http.NewResponseController(rec), stall: 10 * time.Second}
+	const stall = 10 * time.Second
+	sw := &stallWriter{ResponseWriter: rec, rc: http.NewResponseController(rec), stall: stall}
 	p := make([]byte, 1<<20+5)
+	before := time.Now()
 	if n, err := sw.Write(p); n != len(p) || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
+	after := time.Now()
 	if len(rec.sizes) != 17 || len(rec.deadlines) != 17 {
 		t.Fatalf("%d writes and %d deadlines for 1 MiB + 5 bytes, want 17 each", len(rec.sizes), len(rec.deadlines))
+	}
+	// Each deadline is the stall timeout from the moment of its piece (the connection's
+	// deadlines are wall-clock ones: the network poller measures them).
+	for i, d := range rec.deadlines {
+		if d.Before(before.Add(stall)) || d.After(after.Add(stall)) || (i > 0 && d.Before(rec.deadlines[i-1])) {
+			t.Fatalf("deadline %d is %v, want the stall timeout from its write (between %v and %v), not before the last",
+				i, d, before.Add(stall), after.Add(stall))
+		}
 	}
 	for i, n := range rec.sizes {
 		if n > 64<<10 {
@@ -452,6 +463,12 @@ func TestLargeWritesGetADeadlinePerPiece(t *testing.T) {
 	}
 	if rec.Body.Len() != len(p) {
 		t.Fatalf("%d bytes written", rec.Body.Len())
+	}
+	// The overall end caps every piece's deadline.
+	rec.deadlines = nil
+	sw.end = time.Now().Add(time.Second)
+	if _, err := sw.Write(p[:100]); err != nil || len(rec.deadlines) != 1 || !rec.deadlines[0].Equal(sw.end) {
+		t.Fatalf("with the overall end one second away, the piece's deadline is %v, want %v", rec.deadlines, sw.end)
 	}
 }
 
