@@ -402,14 +402,17 @@ func TestConnectionFloodKeepsHealthAndSaves(t *testing.T) {
 	p := startExporterUnder(t, []string{"prlimit", "--nofile=256:256", "--"}, []string{"QUALYS_PASSWORD=demo-password"},
 		"--config.file="+cfg, "--log.level=info")
 	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
-	saves := func() float64 {
+	metric := func(name string, labels map[string]string) float64 {
 		_, body := p.get("/metrics")
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		mfs, err := parser.TextToMetricFamilies(strings.NewReader(body))
 		if err != nil {
 			return -1
 		}
-		return sample(mfs, "qualys_certview_snapshot_saves_total", map[string]string{"result": "success"})
+		return sample(mfs, name, labels)
+	}
+	saves := func() float64 {
+		return metric("qualys_certview_snapshot_saves_total", map[string]string{"result": "success"})
 	}
 	p.eventually("a first save", func() bool { return saves() >= 1 })
 
@@ -453,7 +456,12 @@ func TestConnectionFloodKeepsHealthAndSaves(t *testing.T) {
 	if peak > 128+8 {
 		t.Fatalf("the exporter held %d sockets under the flood; the cap is 128 connections", peak)
 	}
-	t.Logf("600 idle connections: the exporter held at most %d sockets; /-/healthy answered and saves went on", peak)
+	// The flood shows in the exporter's own metrics.
+	closed := metric("qualys_certview_http_connections_closed_to_make_room_total", nil)
+	if open := metric("qualys_certview_http_connections", nil); closed < 600-128 || open < 1 || open > 128 {
+		t.Fatalf("after 600 connections at a cap of 128: %v closed to make room, %v open", closed, open)
+	}
+	t.Logf("600 idle connections: the exporter held at most %d sockets, closed %v to make room; /-/healthy answered and saves went on", peak, closed)
 }
 
 // Files are read with limits: a FIFO or /dev/zero as the password file or the

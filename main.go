@@ -157,12 +157,29 @@ func run(args []string) int {
 		level.Error(logger).Log("msg", "building the HTTP server", "err", err)
 		return 1
 	}
+	reg.MustRegister(connectionMetrics(server)...)
 	slogger := slog.New(sloggokit.NewGoKitHandler(base, slogLevel(*logLevel)))
 	code := serveUntilDone(ctx, logger, server.HTTP, func() error { return server.ListenAndServe(webFlags, slogger) })
 	stop()
 	<-pollDone
 	level.Info(logger).Log("msg", "stopped")
 	return code
+}
+
+// connectionMetrics shows the HTTP server's connection cap at work: the connections open,
+// and those closed to make room (a rise is a flood of idle connections, or a cap too low
+// for the scrapers).
+func connectionMetrics(server *web.Server) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "qualys_certview_http_connections",
+			Help: "Connections the exporter's HTTP server holds open, of at most --web.max-connections. Read at scrape time.",
+		}, func() float64 { return float64(server.Stats().Open) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "qualys_certview_http_connections_closed_to_make_room_total",
+			Help: "Idle connections the exporter's HTTP server closed to make room for a new one at --web.max-connections. A rise is a flood of idle connections, or a cap too low for the scrapers.",
+		}, func() float64 { return float64(server.Stats().ClosedToMakeRoom) }),
+	}
 }
 
 // loadAtStart loads the configuration file beside the signal handling, so that SIGTERM

@@ -153,7 +153,7 @@ func TestEveryKeptStringIsBounded(t *testing.T) {
 	if !maps.Equal(got.cut, wantCut) {
 		t.Errorf("cuts reported %v\nwant %v", got.cut, wantCut)
 	}
-	if want := map[string]int{FieldGrade: n, FieldScore: 2 * n}; !maps.Equal(got.outOfRange, want) {
+	if want := map[string]int{FieldGrade: 2 * n, FieldScore: 2 * n}; !maps.Equal(got.outOfRange, want) {
 		t.Errorf("out of range %v, want %v", got.outOfRange, want)
 	}
 	for f := range got.cut {

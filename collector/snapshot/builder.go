@@ -215,10 +215,11 @@ func (b *Builder) AddInstances(page []certview.Instance) {
 			Grade:     grade,
 			Protocols: g.ProtocolSupport,
 		}
-		if ti, known := NormalizeGrade(g.GradeWithTrustIgnored); ti != GradeNone && ti != inst.Grade {
-			if !known {
-				b.outOfRange(FieldGrade)
-			}
+		ti, tiKnown := NormalizeGrade(g.GradeWithTrustIgnored)
+		if !tiKnown {
+			b.outOfRange(FieldGrade)
+		}
+		if ti != GradeNone && ti != inst.Grade {
 			inst.GradeTrustIgnored = ti
 		}
 		for k, s := range []certview.OptFloat{g.CertificateScore, g.ProtocolSupportScore, g.KeyExchangeScore, g.CipherStrengthScore} {
