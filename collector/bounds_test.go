@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"context"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"github.com/certview-exporter/certview_exporter/collector/config"
-	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/certview-exporter/certview_exporter/collector/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,18 +26,7 @@ func TestOversizedRecordsAreCutAndCounted(t *testing.T) {
 	tel := telemetry.New()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(tel.Collectors()...)
-	polls := make(chan error, 1)
-	svc, err := NewService(cfg, ServiceOptions{Telemetry: tel, Gatherer: reg, AfterPoll: func(_ *snapshot.Snapshot, err error) { polls <- err }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if err := <-polls; err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := runService(t, cfg, ServiceOptions{Telemetry: tel, Gatherer: reg})
 	rec := httptest.NewRecorder()
 	svc.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()

@@ -29,8 +29,17 @@ func startService(t *testing.T, interval string) (*certviewtest.Server, *Service
 	t.Helper()
 	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 2, Certificates: 30, Instances: 60}, RateLimit: 100000})
 	t.Cleanup(srv.Close)
+	svc, polls := runService(t, serviceConfig(t, srv.URL, interval), ServiceOptions{})
+	return srv, svc, polls
+}
+
+// runService runs a service of cfg until the test ends, and returns after its first
+// poll; polls reports every poll after that. opts.AfterPoll is its own.
+func runService(t *testing.T, cfg *config.Config, opts ServiceOptions) (*Service, chan error) {
+	t.Helper()
 	polls := make(chan error, 10)
-	svc, err := NewService(serviceConfig(t, srv.URL, interval), ServiceOptions{AfterPoll: func(_ *snapshot.Snapshot, err error) { polls <- err }})
+	opts.AfterPoll = func(_ *snapshot.Snapshot, err error) { polls <- err }
+	svc, err := NewService(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +50,7 @@ func startService(t *testing.T, interval string) (*certviewtest.Server, *Service
 	if err := <-polls; err != nil {
 		t.Fatal(err)
 	}
-	return srv, svc, polls
+	return svc, polls
 }
 
 // A reload swaps the configuration without an API call or a gap; a configuration that

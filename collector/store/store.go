@@ -148,17 +148,26 @@ func writePayload(f *os.File, magic string, version uint32, body func(*gob.Encod
 	return err
 }
 
-// crcWriter keeps the CRC-32C and length of what is written through it.
-type crcWriter struct {
-	w   io.Writer
+// checksum is the CRC-32C and length of a payload, as it passes.
+type checksum struct {
 	crc uint32
 	n   uint64
 }
 
+func (c *checksum) add(p []byte) {
+	c.crc = crc32.Update(c.crc, crcTable, p)
+	c.n += uint64(len(p))
+}
+
+// crcWriter keeps the checksum of what is written through it.
+type crcWriter struct {
+	w io.Writer
+	checksum
+}
+
 func (c *crcWriter) Write(p []byte) (int, error) {
 	k, err := c.w.Write(p)
-	c.crc = crc32.Update(c.crc, crcTable, p[:k])
-	c.n += uint64(k)
+	c.add(p[:k])
 	return k, err
 }
 
@@ -193,17 +202,15 @@ func openRegular(path string) (*os.File, error) {
 	return f, err
 }
 
-// crcReader keeps the CRC-32C and length of what is read through it.
+// crcReader keeps the checksum of what is read through it.
 type crcReader struct {
-	r   io.Reader
-	crc uint32
-	n   uint64
+	r io.Reader
+	checksum
 }
 
 func (c *crcReader) Read(p []byte) (int, error) {
 	k, err := c.r.Read(p)
-	c.crc = crc32.Update(c.crc, crcTable, p[:k])
-	c.n += uint64(k)
+	c.add(p[:k])
 	return k, err
 }
 
