@@ -127,14 +127,14 @@ func New(opts Options) (*Server, error) {
 }
 
 // closeOnUnreadBody answers a request that carries a body with Connection: close, and
-// then ends the connection's reads, but on /-/reload, the one route that reads a body.
+// then ends the connection's reads: no route reads a body (a reload takes none either).
 // Otherwise net/http drains what the handler left unread (up to 256 KiB, under the read
 // timeout), before it answers and again when it closes the body, with the connection
 // active: a client that announced a body and trickled it held a connection for 30 s,
 // and active connections are never closed to make room under the cap.
 func closeOnUnreadBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if (r.ContentLength == 0 && len(r.TransferEncoding) == 0) || r.URL.Path == "/-/reload" {
+		if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
 			h.ServeHTTP(w, r)
 			return
 		}

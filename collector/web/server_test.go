@@ -492,8 +492,9 @@ func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error {
 // A request that announces a body and sends a few bytes of it was answered, then held
 // its connection active while net/http drained the rest under the 30 s read timeout:
 // active connections are never closed to make room, so a handful of such clients held
-// the cap and /-/healthy with it. The routes read no body: they answer such a request
-// with Connection: close, and net/http drains nothing.
+// the cap and /-/healthy with it; a chunked body on /-/reload (answered 403 without the
+// lifecycle flag) as well. No route reads a body: such a request is answered with
+// Connection: close, and net/http drains nothing.
 func TestTrickledBodiesDoNotHoldTheCap(t *testing.T) {
 	const max = 4 // one listener: three served, one held while room is made
 	s, ln := serve(t, Options{Metrics: http.NotFoundHandler(), MaxConnections: max})
@@ -504,7 +505,10 @@ func TestTrickledBodiesDoNotHoldTheCap(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		_, _ = fmt.Fprintf(c, "GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+		// Any route: a reload's 403 (or its answer with the lifecycle on) reads no body.
+		req := []string{"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc",
+			"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffff\r\nab"}[i%2]
+		_, _ = fmt.Fprint(c, req)
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
