@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -596,5 +599,34 @@ func TestSystemdSocketActivation(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), "serving on the sockets systemd passed") {
 		t.Fatalf("no log of the activated listener:\n%s", p.logs.String())
+	}
+}
+
+// --web.config.file is read by exporter-toolkit on every request, whole: /dev/zero
+// there took gigabytes at the first request, and a named pipe hung every request. It
+// must be a regular file of at most 1 MiB; anything else is a flag error at start.
+func TestWebConfigFileMustBeRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.yml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("#\n"), 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/dev/zero": "not a regular file (a character device)",
+		fifo:        "not a regular file (a named pipe)",
+		dir:         "not a regular file (a directory)",
+		big:         "2097152 bytes, more than the limit of 1048576",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, binary, "--demo", "--web.listen-address="+freeAddr(t), "--web.config.file="+path).CombinedOutput()
+		cancel()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--web.config.file: "+want) {
+			t.Errorf("--web.config.file=%s: %v, want exit 2 saying %q:\n%s", path, err, want, out)
+		}
 	}
 }

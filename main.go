@@ -23,6 +23,7 @@ import (
 	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
 	"github.com/certview-exporter/certview_exporter/collector"
 	"github.com/certview-exporter/certview_exporter/collector/config"
+	"github.com/certview-exporter/certview_exporter/collector/regularfile"
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/certview-exporter/certview_exporter/collector/telemetry"
 	"github.com/certview-exporter/certview_exporter/collector/web"
@@ -73,6 +74,10 @@ func run(args []string) int {
 	// Each listener holds one connection while it makes room for it.
 	if n := len(*webFlags.WebListenAddresses); *maxConnections > 0 && !*webFlags.WebSystemdSocket && *maxConnections <= n {
 		fmt.Fprintf(os.Stderr, "certview_exporter: --web.max-connections: %d is not more than the %d listen addresses\n", *maxConnections, n)
+		return 2
+	}
+	if err := checkWebConfigFile(*webFlags.WebConfigFile); err != nil {
+		fmt.Fprintf(os.Stderr, "certview_exporter: --web.config.file: %v\n", err)
 		return 2
 	}
 
@@ -164,6 +169,28 @@ func run(args []string) int {
 	<-pollDone
 	level.Info(logger).Log("msg", "stopped")
 	return code
+}
+
+// maxWebConfigBytes bounds --web.config.file, which holds TLS paths and bcrypt hashes.
+const maxWebConfigBytes = 1 << 20
+
+// checkWebConfigFile refuses a --web.config.file that is not a regular file of at most
+// maxWebConfigBytes. exporter-toolkit reads it on every request, whole: /dev/zero there
+// took gigabytes at the first request, and a named pipe hung every request. "" (no TLS,
+// no basic auth) is fine.
+func checkWebConfigFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, st, err := regularfile.Open(path)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if st.Size() > maxWebConfigBytes {
+		return fmt.Errorf("%d bytes, more than the limit of %d", st.Size(), maxWebConfigBytes)
+	}
+	return nil
 }
 
 // connectionMetrics shows the HTTP server's connection cap at work: the connections open,
