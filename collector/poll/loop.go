@@ -94,9 +94,10 @@ type Loop struct {
 	opts   Options
 	snap   atomic.Pointer[snapshot.Snapshot]
 
-	pollMu   sync.Mutex   // polls never overlap
-	full     *fullListing // the full listing in progress, or nil; under pollMu
-	held     *heldListing // a shrunk full listing awaiting confirmation, or nil; under pollMu
+	pollMu   sync.Mutex      // polls never overlap
+	full     *fullListing    // the full listing in progress, or nil; under pollMu
+	held     *heldListing    // a shrunk full listing awaiting confirmation, or nil; under pollMu
+	ref      shrinkReference // the largest inventory of the last day; under pollMu
 	activity *Activity
 
 	mu        sync.Mutex
@@ -181,6 +182,7 @@ func (s *Loop) CarryOver(prev *Loop) {
 	// A held listing waits on: the next full listing confirms it or not under this
 	// configuration's poll.max_shrink. Without the snapshot it was held against (or with
 	// one of another subscription), it goes.
+	s.ref = prev.ref
 	if s.held = prev.held; s.held != nil && (s.Snapshot() == nil || !sameSubscription(s.Snapshot().Origin, s.opts.Origin)) {
 		s.held = nil
 	}

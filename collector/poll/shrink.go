@@ -23,6 +23,32 @@ type heldListing struct {
 	lost shrinkage
 }
 
+// shrinkReference is the largest inventory a full listing made current within
+// referenceWindow. A listing is held when it falls short of it as of the served
+// snapshot: otherwise listings that each lose a little less than the share could walk
+// the inventory down, every one published (800 instances to 26 in five polls).
+type shrinkReference struct {
+	certificates, instances int
+	at                      time.Time // when it was last raised
+}
+
+// referenceWindow is how long the largest inventory is remembered.
+const referenceWindow = 24 * time.Hour
+
+// noteReference raises the reference to made's counts, or starts it afresh from them
+// when it is older than referenceWindow or fresh is set (a confirmed shrink, another
+// subscription).
+func (s *Loop) noteReference(made *snapshot.Snapshot, now time.Time, fresh bool) {
+	c, i := len(made.Certificates), len(made.Instances)
+	if fresh || now.Sub(s.ref.at) >= referenceWindow {
+		s.ref = shrinkReference{certificates: c, instances: i, at: now}
+		return
+	}
+	if c > s.ref.certificates || i > s.ref.instances {
+		s.ref.certificates, s.ref.instances, s.ref.at = max(c, s.ref.certificates), max(i, s.ref.instances), now
+	}
+}
+
 // shrinkage says which of a listing's records fell short of the served snapshot's past
 // the share.
 type shrinkage struct{ certificates, instances bool }
@@ -40,10 +66,11 @@ func (k shrinkage) any() bool { return k.certificates || k.instances }
 // one of another subscription, and for MaxShrink 1. A narrower filter shrinks the
 // listing by design: its first listing is held, and the next confirms it.
 func (s *Loop) guardShrink(served, made *snapshot.Snapshot, now time.Time) bool {
-	lost := s.shrunk(served, made)
+	lost := s.shrunk(served, made, now)
 	h := s.held
 	switch {
 	case !lost.any():
+		s.noteReference(made, now, served == nil || !sameSubscription(served.Origin, s.opts.Origin))
 		if h != nil {
 			s.held = nil
 			s.opts.Telemetry.SetShrinkHeld(false, 0, 0)
@@ -54,6 +81,7 @@ func (s *Loop) guardShrink(served, made *snapshot.Snapshot, now time.Time) bool 
 		}
 		return true
 	case h != nil && h.lost == lost:
+		s.noteReference(made, now, true)
 		s.held = nil
 		s.opts.Telemetry.SetShrinkHeld(false, 0, 0)
 		level.Warn(s.opts.Logger).Log("msg", "a second full listing confirms the shrink: the inventory shrank; publishing it",
@@ -75,17 +103,22 @@ func (s *Loop) guardShrink(served, made *snapshot.Snapshot, now time.Time) bool 
 	return false
 }
 
-// shrunk says which of made's records fall short of (1 - MaxShrink) of served's, when
-// the guard applies to served: not for MaxShrink 1, no served snapshot, or one of
-// another subscription (one saved before fingerprints were kept counts as this one's).
-func (s *Loop) shrunk(served, made *snapshot.Snapshot) shrinkage {
+// shrunk says which of made's records fall short of (1 - MaxShrink) of served's, or of
+// the reference's (the largest inventory of the last referenceWindow), when the guard
+// applies to served: not for MaxShrink 1, no served snapshot, or one of another
+// subscription (one saved before fingerprints were kept counts as this one's).
+func (s *Loop) shrunk(served, made *snapshot.Snapshot, now time.Time) shrinkage {
 	if s.opts.MaxShrink >= 1 || served == nil || !sameSubscription(served.Origin, s.opts.Origin) {
 		return shrinkage{}
 	}
+	certs, ins := len(served.Certificates), len(served.Instances)
+	if now.Sub(s.ref.at) < referenceWindow {
+		certs, ins = max(certs, s.ref.certificates), max(ins, s.ref.instances)
+	}
 	keep := 1 - s.opts.MaxShrink
 	return shrinkage{
-		certificates: float64(len(made.Certificates)) < keep*float64(len(served.Certificates)),
-		instances:    float64(len(made.Instances)) < keep*float64(len(served.Instances)),
+		certificates: float64(len(made.Certificates)) < keep*float64(certs),
+		instances:    float64(len(made.Instances)) < keep*float64(ins),
 	}
 }
 

@@ -497,3 +497,55 @@ func TestSharedFullListingIsGuarded(t *testing.T) {
 	}
 	r.heldGauges(false, 0, 0)
 }
+
+// TestErosionIsHeldAgainstTheDaysLargest: listings that each lose a little less than the
+// share (250 certificates, then 200, 150, 120) were each published, and walked the
+// inventory down. They are held against the largest inventory of the last day as well:
+// 120 is less than half of 250, so it is held, and the same loss again confirms it.
+func TestErosionIsHeldAgainstTheDaysLargest(t *testing.T) {
+	r := newShrinkRig(t, nil)
+	good := r.poll()
+	inner := r.loop.client
+	keep := 0
+	var listed int
+	r.loop.client = listerFunc{Lister: inner,
+		certs: func(ctx context.Context, terms []certview.FilterTerm, fn func([]certview.Certificate) error) (certview.ListStats, error) {
+			return inner.ListCertificatesWhere(ctx, terms, func(p []certview.Certificate) error {
+				n := min(len(p), max(keep-listed, 0))
+				listed += n
+				if n == 0 {
+					return nil
+				}
+				return fn(p[:n])
+			})
+		}}
+	pollKeeping := func(n int) *snapshot.Snapshot {
+		keep, listed = n, 0
+		return r.poll()
+	}
+	for _, n := range []int{200, 150} { // each within half of the one before, and of 250
+		if got := pollKeeping(n); len(got.Certificates) != n || r.loop.held != nil {
+			t.Fatalf("a listing of %d certificates after %d was held, or not published", n, len(good.Certificates))
+		}
+	}
+	served := r.loop.Snapshot()
+	if got := pollKeeping(120); got != served || r.loop.held == nil || !r.loop.held.lost.certificates {
+		t.Fatalf("120 certificates, less than half the day's 250, were published (%d served)", len(got.Certificates))
+	}
+	if got := pollKeeping(120); len(got.Certificates) != 120 || r.loop.held != nil {
+		t.Fatal("the same loss again did not confirm")
+	}
+	// Confirmed, 120 is the new reference: 100 is within half of it.
+	if got := pollKeeping(100); len(got.Certificates) != 100 {
+		t.Fatalf("100 certificates after a confirmed 120 were held")
+	}
+	// A day later the largest inventory is forgotten: a listing is held against the
+	// served snapshot alone. (250, then 140 within its half; 80 is within half of 140,
+	// not of 250.)
+	pollKeeping(250)
+	pollKeeping(140)
+	r.clock.Advance(25 * time.Hour)
+	if got := pollKeeping(80); len(got.Certificates) != 80 {
+		t.Fatal("a listing more than half of the served was held a day after the peak")
+	}
+}
