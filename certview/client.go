@@ -131,14 +131,44 @@ func (c *Client) redact(s string) string {
 		s = strings.ReplaceAll(s, tok, "[REDACTED]")
 	}
 	for _, secret := range c.secrets {
-		s = strings.ReplaceAll(s, secret, "[REDACTED]")
+		s = replaceFold(s, secret, "[REDACTED]")
 	}
 	return s
 }
 
+// replaceFold replaces every instance of old in s, matched without regard to ASCII case
+// (a server may echo a secret upper-cased), with repl.
+func replaceFold(s, old, repl string) string {
+	lowerS, lowerOld := asciiLower(s), asciiLower(old)
+	var out strings.Builder
+	for {
+		i := strings.Index(lowerS, lowerOld)
+		if i < 0 {
+			if out.Len() == 0 {
+				return s
+			}
+			out.WriteString(s)
+			return out.String()
+		}
+		out.WriteString(s[:i])
+		out.WriteString(repl)
+		s, lowerS = s[i+len(old):], lowerS[i+len(old):]
+	}
+}
+
+// asciiLower lower-cases ASCII letters only, so that byte offsets stay those of s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i := range b {
+		b[i] = lowerASCII(b[i])
+	}
+	return string(b)
+}
+
 // secretSpellings lists the ways a secret can come back in a body: as it is, URL-query
 // and form encoded (how /auth sent it), path encoded, each with upper- or lower-case
-// hex, JSON escaped and HTML escaped. Longest first, so that a spelling is replaced
+// hex, JSON escaped, HTML escaped, and base64 (standard and URL alphabets, padded or
+// not). redact matches them without regard to ASCII case. Longest first, so that a spelling is replaced
 // before a shorter one inside it; secrets under 4 bytes are left alone.
 func secretSpellings(secrets ...string) []string {
 	lowerHex := func(s string) string {
@@ -163,7 +193,9 @@ func secretSpellings(secrets ...string) []string {
 		jsonHTML, _ := json.Marshal(secret)
 		for _, sp := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret),
 			lowerHex(url.QueryEscape(secret)), lowerHex(url.PathEscape(secret)),
-			strings.Trim(strings.TrimSpace(js.String()), `"`), strings.Trim(string(jsonHTML), `"`), html.EscapeString(secret)} {
+			strings.Trim(strings.TrimSpace(js.String()), `"`), strings.Trim(string(jsonHTML), `"`), html.EscapeString(secret),
+			base64.StdEncoding.EncodeToString([]byte(secret)), base64.RawStdEncoding.EncodeToString([]byte(secret)),
+			base64.URLEncoding.EncodeToString([]byte(secret)), base64.RawURLEncoding.EncodeToString([]byte(secret))} {
 			if !seen[sp] {
 				seen[sp] = true
 				out = append(out, sp)

@@ -3,6 +3,7 @@ package certview
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,14 +21,17 @@ import (
 )
 
 // spellings are the ways a server could echo a secret: raw, URL-query and form encoded
-// (as the client sent it), path encoded, with lower-case hex, JSON and HTML escaped.
+// (as the client sent it), path encoded, with lower-case hex, JSON and HTML escaped,
+// upper-cased, and base64.
 func spellings(secret string) []string {
 	lower := func(s string) string {
 		return regexp.MustCompile(`%[0-9A-F]{2}`).ReplaceAllStringFunc(s, strings.ToLower)
 	}
 	j, _ := json.Marshal(secret)
 	return []string{secret, url.QueryEscape(secret), url.PathEscape(secret), lower(url.QueryEscape(secret)),
-		lower(url.PathEscape(secret)), strings.Trim(string(j), `"`), html.EscapeString(secret)}
+		lower(url.PathEscape(secret)), strings.Trim(string(j), `"`), html.EscapeString(secret),
+		strings.ToUpper(secret), base64.StdEncoding.EncodeToString([]byte(secret)),
+		base64.RawURLEncoding.EncodeToString([]byte(secret))}
 }
 
 // An /auth answer of 400 or 500 that echoes the submitted form, in any spelling, puts
