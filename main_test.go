@@ -219,6 +219,19 @@ func orZero(v float64) float64 {
 	return v
 }
 
+// appendFile adds text to the end of the file at path.
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func writeConfig(t *testing.T, url string, interval string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yml")
@@ -247,7 +260,12 @@ func TestEndToEnd(t *testing.T) {
 	inv := certviewtest.Inventory{Seed: 11, Certificates: 450, Instances: 1200, VendorSamples: true, Now: now}
 	srv := certviewtest.NewServer(certviewtest.Options{Inventory: inv, RateLimit: 100000, Concurrency: 4})
 	defer srv.Close()
-	p := startExporter(t, []string{"QUALYS_PASSWORD=demo-password"}, "--config.file="+writeConfig(t, srv.URL, "1s"))
+	// With the opt-in category scores, which checkInventory compares too.
+	config := writeConfig(t, srv.URL, "1s")
+	if err := appendFile(config, "metrics:\n  instance_score_categories: true\n"); err != nil {
+		t.Fatal(err)
+	}
+	p := startExporter(t, []string{"QUALYS_PASSWORD=demo-password"}, "--config.file="+config)
 
 	p.eventually("/-/healthy", func() bool { code, _ := p.get("/-/healthy"); return code == 200 })
 	p.eventually("readiness", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
@@ -299,7 +317,7 @@ func TestEndToEnd(t *testing.T) {
 		return sample(failed, "qualys_certview_up", nil) == 0 &&
 			sample(failed, "qualys_certview_poll_failures_total", map[string]string{"reason": "http_4xx"}) == 1
 	})
-	for _, name := range []string{"qualys_certview_certificate_info", "qualys_certview_instance_grade", "qualys_certview_certificate_not_after_timestamp_seconds"} {
+	for _, name := range []string{"qualys_certview_certificate_info", "qualys_certview_instance_grade_rank", "qualys_certview_certificate_not_after_timestamp_seconds"} {
 		if len(failed[name].GetMetric()) != len(before[name].GetMetric()) {
 			t.Fatalf("%s: %d series after the failed poll, %d before", name, len(failed[name].GetMetric()), len(before[name].GetMetric()))
 		}
@@ -401,7 +419,7 @@ func checkInventory(t *testing.T, mfs map[string]*dto.MetricFamily, inv *certvie
 	}
 
 	grades := map[string]map[string]string{}
-	for _, m := range mfs["qualys_certview_instance_grade"].GetMetric() {
+	for _, m := range mfs["qualys_certview_instance_grade_rank"].GetMetric() {
 		l := labels(m)
 		if grades[l["instance_id"]] != nil {
 			t.Fatalf("instance %s has two grade series", l["instance_id"])

@@ -148,7 +148,8 @@ func (s *Service) build(cfg *config.Config) (*serviceRun, error) {
 	})
 	run.expo, err = exposition.New(run.loop, s.opts.Gatherer, exposition.Options{
 		PerCertificate: cfg.Metrics.PerCertificate(), PerInstance: cfg.Metrics.PerInstance(),
-		CertificateInfoLabels: cfg.Metrics.CertificateInfoLabels, InstanceInfoLabels: cfg.Metrics.InstanceInfoLabels,
+		InstanceScoreCategories: cfg.Metrics.InstanceScoreCategories,
+		CertificateInfoLabels:   cfg.Metrics.CertificateInfoLabels, InstanceInfoLabels: cfg.Metrics.InstanceInfoLabels,
 		Interval: time.Duration(cfg.Poll.Interval),
 		Clock:    s.opts.Clock, Logger: log.With(s.opts.Logger, "component", "exposition"),
 	})

@@ -113,6 +113,9 @@ type MetricsConfig struct {
 	// Per-object families; the counts are always exposed.
 	Certificates *bool `yaml:"certificates"`
 	Instances    *bool `yaml:"instances"`
+	// InstanceScoreCategories serves the four category scores of each graded instance
+	// (qualys_certview_instance_score): up to four more series per instance, off by default.
+	InstanceScoreCategories bool `yaml:"instance_score_categories"`
 	// Weak-key thresholds, in bits.
 	WeakRSABits int `yaml:"weak_rsa_bits"`
 	WeakECBits  int `yaml:"weak_ec_bits"`

@@ -58,8 +58,12 @@ type Exposition struct {
 type Options struct {
 	PerCertificate bool
 	PerInstance    bool
+	// InstanceScoreCategories serves the four category scores of each graded instance
+	// (qualys_certview_instance_score), up to four series per instance.
+	InstanceScoreCategories bool
 	// CertificateInfoLabels and InstanceInfoLabels allow-list the info labels; nil keeps
-	// them all. certhash and instance_id are always kept: they are the join keys.
+	// them all. certhash, and instance_id on instance_info, are always kept: they are
+	// the join keys (an instance's certhash is also how a certificate's owners are found).
 	CertificateInfoLabels []string
 	InstanceInfoLabels    []string
 	// Interval is the configured poll interval, shown for staleness alerts.
@@ -72,11 +76,11 @@ type Options struct {
 // everything else (Go and process metrics, build info, telemetry); it is written after the
 // static families. Nothing is served but the health until a snapshot is published.
 func New(health PollHealth, gatherer prometheus.Gatherer, opts Options) (*Exposition, error) {
-	certIdx, err := columns(certInfoLabels, opts.CertificateInfoLabels)
+	certIdx, err := columns(certInfoLabels, opts.CertificateInfoLabels, 1)
 	if err != nil {
 		return nil, fmt.Errorf("certificate info labels: %w", err)
 	}
-	instIdx, err := columns(instanceInfoLabels, opts.InstanceInfoLabels)
+	instIdx, err := columns(instanceInfoLabels, opts.InstanceInfoLabels, 2)
 	if err != nil {
 		return nil, fmt.Errorf("instance info labels: %w", err)
 	}

@@ -146,7 +146,7 @@ func TestInfoLabelAllowList(t *testing.T) {
 	mfs := parse(t, scrape(t, e, true))
 	for name, want := range map[string][]string{
 		"qualys_certview_certificate_info": {"certhash", "common_name", "issuer"},
-		"qualys_certview_instance_info":    {"instance_id", "asset_name", "port"},
+		"qualys_certview_instance_info":    {"instance_id", "certhash", "asset_name", "port"},
 	} {
 		for _, m := range mfs[name].GetMetric() {
 			var got []string
@@ -186,5 +186,30 @@ func TestNoSnapshotYet(t *testing.T) {
 	mfs := parse(t, scrape(t, e, true))
 	if mfs["qualys_certview_up"] == nil || mfs["qualys_certview_certificates"] != nil {
 		t.Fatalf("before the first snapshot: %v", mfs)
+	}
+}
+
+// The category scores are opt-in: none by default, the four of each graded instance with
+// InstanceScoreCategories; the grade rank is served either way.
+func TestInstanceScoresAreOptIn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		r, e := exposed(t, Options{PerCertificate: true, PerInstance: true, InstanceScoreCategories: on})
+		mfs := parse(t, scrape(t, e, false))
+		want := 0
+		if on {
+			for _, in := range r.loop.Snapshot().Instances {
+				for _, has := range in.HasScore {
+					if has {
+						want++
+					}
+				}
+			}
+		}
+		if got := len(mfs["qualys_certview_instance_score"].GetMetric()); got != want || (on && want == 0) {
+			t.Errorf("instance_score_categories %v: %d score series, want %d", on, got, want)
+		}
+		if got, want := len(mfs["qualys_certview_instance_grade_rank"].GetMetric()), len(r.loop.Snapshot().Instances); got != want {
+			t.Errorf("instance_score_categories %v: %d grade ranks for %d instances", on, got, want)
+		}
 	}
 }

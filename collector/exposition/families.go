@@ -54,21 +54,18 @@ var (
 	famNotAfter             = fam("certificate_not_after_timestamp_seconds", "End of the certificate's validity (validTo), as a Unix timestamp."+cached)
 	famNotBefore            = fam("certificate_not_before_timestamp_seconds", "Start of the certificate's validity (validFrom), as a Unix timestamp."+cached)
 	famCertificateInfo      = fam("certificate_info", "Certificate metadata; the value is always 1."+cached)
-	famGrade                = fam("instance_grade", "The TLS grade of a server instance as a label (none when ungraded), with the certhash it presents; exactly one series per instance, value 1."+cached)
-	famGradeRank            = fam("instance_grade_rank", "The TLS grade of a server instance as a number, higher is better: A+ 12, A 11, A- 10, B 9, C 8, D 7, E 6, F 3, T 2, M 1; absent when ungraded. For topk, bottomk and comparisons without a join."+cached)
-	famScore                = fam("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength; with the certhash the instance presents."+cached)
+	famGradeRank            = fam("instance_grade_rank", "The TLS grade of a server instance, named by the grade label, as a number, higher is better: A+ 12, A 11, A- 10, B 9, C 8, D 7, E 6, F 3, T 2, M 1, and 0 for none (ungraded) and other (a grade CertView does not document); exactly one series per instance, with the certhash it presents. Filter with > 0 for the worst grades."+cached)
+	famScore                = fam("instance_score", "A category score (0-100) of a server instance's TLS grading: certificate, protocol_support, key_exchange or cipher_strength; with the certhash the instance presents. Only with metrics.instance_score_categories."+cached)
 	famCertificateInstances = fam("certificate_instances", "Server instances presenting the certificate: CertView's instanceCount, or the instances in the snapshot naming it when more; 0 for a certificate no server presents any more."+cached)
 	famExpiryHistogram      = fam("certificates_time_to_expiry_seconds", "Distribution of the certificates' time to expiry (negative once expired), computed at scrape time"+cachedFrom+" It describes the inventory now (a gauge histogram): read its buckets directly, never through rate() or increase(). Expired certificates fall in every bucket.")
-	famGradeTrustIgnored    = fam("instance_grade_trust_ignored_rank", "The TLS grade of a server instance with trust set aside (CertView's gradeWithTrustIgnored), ranked as qualys_certview_instance_grade_rank and named by the grade label; present only where it differs from the instance's grade, in practice for T: a certificate from a CA the scanner does not trust, such as an internal PKI's."+cached)
-	famCertificateOwner     = fam("certificate_owner_info", "The owners of a certificate (owners.labels, from the tags of the assets serving it): one series per distinct combination among the instances that serve it; a certificate no instance serves has one, with every owner label empty. The value is always 1."+cached)
-	famInstanceOwner        = fam("instance_owner_info", "The owner labels (owners.labels) of the asset of a server instance, from its tags; empty when no tag matches. The value is always 1."+cached)
+	famGradeTrustIgnored    = fam("instance_grade_trust_ignored_rank", "The TLS grade of a server instance with trust set aside (CertView's gradeWithTrustIgnored), ranked as qualys_certview_instance_grade_rank and named by the grade label; present only where it ranks above 0 and differs from the instance's grade, in practice for T: a certificate from a CA the scanner does not trust, such as an internal PKI's."+cached)
 	famOwnerInstances       = fam("owner_instances", "Server instances per owner (owners.labels, empty when unowned) and TLS grade (none when ungraded)."+cached)
 	famOwnerCertificates    = fam("owner_certificates", "Certificates per owner (owners.labels): a certificate counts once for each owner among the instances serving it; one no instance serves counts as unowned."+cached)
 	famSuccessor            = fam("certificate_successor_info", "The certificate's successor: the newest certificate of the same subject (the same DN, else the same subject name and organization) with a later start and a later end of validity and, where both carry subject alternative names, all of this one's. Only for certificates that have one; the value is always 1."+cached)
 	famIssuerServedLeaves   = fam("issuer_served_leaves", "Served certificates (instanceCount above 0) that name this certificate, an intermediate or root in the inventory, as their issuer or root issuer by certhash: how many served certificates its expiry breaks. Only for certificates with at least one."+cached)
 	famLifetimeOver         = fam("certificates_over_lifetime_cap", "Certificates whose validity (not-after less not-before) exceeds the given number of days: the CA/Browser Forum's caps on public TLS certificates, 200 days from 2026-03-15, 100 from 2027-03-15, 47 from 2029."+cached)
 	famOwnerLifetimeOver    = fam("owner_certificates_over_lifetime_cap", "Certificates per owner (owners.labels, counted as in qualys_certview_owner_certificates) whose validity exceeds the given number of days (the CA/Browser Forum's caps)."+cached)
-	famInstanceInfo         = fam("instance_info", "Server instance metadata: where a certificate is served; the value is always 1."+cached)
+	famInstanceInfo         = fam("instance_info", "Server instance metadata: where a certificate is served, and with owners.labels the owner labels of its asset (empty when no tag matches); the value is always 1."+cached)
 )
 
 // CertificateInfoLabels and InstanceInfoLabels are the labels the info metrics can carry.
@@ -77,8 +74,9 @@ func CertificateInfoLabels() []string { return append([]string(nil), certInfoLab
 // InstanceInfoLabels lists the labels of qualys_certview_instance_info.
 func InstanceInfoLabels() []string { return append([]string(nil), instanceInfoLabels...) }
 
-// columns resolves an allow-list against the known labels; the key label always stays.
-func columns(all, allow []string) ([]int, error) {
+// columns resolves an allow-list against the known labels; the first keys labels (the
+// join keys) always stay.
+func columns(all, allow []string, keys int) ([]int, error) {
 	if allow == nil {
 		cols := make([]int, len(all))
 		for i := range cols {
@@ -86,7 +84,10 @@ func columns(all, allow []string) ([]int, error) {
 		}
 		return cols, nil
 	}
-	want := map[string]bool{all[0]: true}
+	want := map[string]bool{}
+	for _, l := range all[:keys] {
+		want[l] = true
+	}
 	for _, l := range allow {
 		if !slices.Contains(all, l) {
 			return nil, fmt.Errorf("unknown label %q (known: %s)", l, strings.Join(all, ", "))

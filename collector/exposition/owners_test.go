@@ -11,17 +11,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Every certificate's owner pairs are its serving assets' tags, read by the rules; a
-// certificate no instance serves has one pair, empty; every instance carries its asset's.
+// Every instance's info carries its asset's owner labels, read by the rules; a
+// certificate's owners, found from the info series of the instances presenting it, are
+// its serving assets' tags; the grade ranks carry no owner labels.
 func TestOwnersMatchTheInventory(t *testing.T) {
 	inv := certviewtest.Inventory{Seed: 9, Certificates: 200, Instances: 500}
 	r, e := ownedRig(t, inv)
 	inv.Now = epoch
 	mfs := parse(t, scrape(t, e, true))
 
-	want := map[string]bool{}
-	wantInst := map[string]bool{}
-	ranks := map[string]bool{}
+	want := map[string]bool{}     // certhash and owners
+	wantInst := map[string]bool{} // instance_id and owners
 	for j := 0; j < inv.Instances; j++ {
 		team, env := "team=", "environment="
 		for _, tag := range inv.AssetTags(j) { // the first match of each, read here by hand
@@ -36,35 +36,52 @@ func TestOwnersMatchTheInventory(t *testing.T) {
 		cert, id := "certhash="+in.Certificate.CertHash, "instance_id="+strconv.FormatInt(in.ID, 10)
 		want[key(cert, team, env)] = true
 		wantInst[key(id, team, env)] = true
-		if in.Grade != "" {
-			ranks[key(cert, team, env, "grade="+in.Grade, id)] = true
-		}
 	}
-	stale, multi := 0, 0
-	for i := 0; i < inv.Certificates; i++ {
-		if inv.Stale(i) {
-			want["certhash="+inv.Certificate(i).CertHash+",environment=,team="] = true
-			stale++
+	// The owners of each certificate, as the shipped rules group them: instance_info
+	// without the instance's own labels.
+	got, gotInst := map[string]float64{}, map[string]float64{}
+	for _, m := range mfs["qualys_certview_instance_info"].GetMetric() {
+		var certOwners, instOwners []string
+		for _, l := range m.GetLabel() {
+			pair := l.GetName() + "=" + l.GetValue()
+			switch l.GetName() {
+			case "certhash":
+				certOwners = append(certOwners, pair)
+			case "instance_id":
+				instOwners = append(instOwners, pair)
+			case "team", "environment":
+				certOwners, instOwners = append(certOwners, pair), append(instOwners, pair)
+			}
 		}
+		got[key(certOwners...)], gotInst[key(instOwners...)] = 1, 1
 	}
-	got := series(mfs["qualys_certview_certificate_owner_info"])
 	perCert := map[string]int{}
 	for k := range got {
 		perCert[strings.SplitN(k, ",", 2)[0]]++
 	}
+	multi := 0
 	for _, n := range perCert {
 		if n > 1 {
 			multi++
 		}
 	}
-	if !sameKeys(got, want) || stale == 0 || multi == 0 {
-		t.Errorf("certificate_owner_info: %d series, want %d (%d stale, %d certificates with several owners)", len(got), len(want), stale, multi)
+	if !sameKeys(got, want) || multi == 0 {
+		t.Errorf("certificate owners from instance_info: %d, want %d (%d certificates with several owners)", len(got), len(want), multi)
 	}
-	if got := series(mfs["qualys_certview_instance_owner_info"]); !sameKeys(got, wantInst) {
-		t.Errorf("instance_owner_info: %d series, want %d", len(got), len(wantInst))
+	if !sameKeys(gotInst, wantInst) {
+		t.Errorf("instance owners from instance_info: %d, want %d", len(gotInst), len(wantInst))
 	}
-	if got := series(mfs["qualys_certview_instance_grade_rank"]); !sameKeys(got, ranks) {
-		t.Errorf("instance_grade_rank with owner labels: %d series, want %d", len(got), len(ranks))
+	for _, name := range []string{"qualys_certview_instance_grade_rank", "qualys_certview_instance_grade_trust_ignored_rank"} {
+		for k := range series(mfs[name]) {
+			if strings.Contains(k, "team=") || strings.Contains(k, "environment=") {
+				t.Fatalf("%s carries owner labels: %s", name, k)
+			}
+		}
+	}
+	for _, gone := range []string{"qualys_certview_certificate_owner_info", "qualys_certview_instance_owner_info", "qualys_certview_instance_grade"} {
+		if mfs[gone] != nil {
+			t.Errorf("%s is served; its series moved to instance_info and instance_grade_rank", gone)
+		}
 	}
 	// The per-owner counts add up to the fleet's.
 	var sum float64

@@ -18,16 +18,17 @@ type Exporter struct {
 	clock        clockwork.Clock
 	perCert      bool
 	perInst      bool
+	scores       bool
 
 	notAfter, notBefore, expiryDays, certInfo        *prometheus.Desc
 	served, expiryHist, instRank, trustIgnored       *prometheus.Desc
-	instGrade, instScore, instInfo                   *prometheus.Desc
+	instScore, instInfo                              *prometheus.Desc
 	certificates, expired, expiring, selfSigned      *prometheus.Desc
 	weakKey, weakSig, instances, protocolSupport     *prometheus.Desc
 	up, lastSuccess, lastAttempt, pollDuration, fail *prometheus.Desc
 	snapshotAge, interval                            *prometheus.Desc
 	successor, servedLeaves, lifetimeOver            *prometheus.Desc
-	ownerInst, ownerCerts, certOwner, instOwner      *prometheus.Desc // nil when owners are off
+	ownerInst, ownerCerts                            *prometheus.Desc // nil when owners are off
 	ownerLifetimeOver                                *prometheus.Desc // nil when owners are off
 }
 
@@ -36,6 +37,8 @@ type ExporterOptions struct {
 	Interval       time.Duration
 	PerCertificate bool
 	PerInstance    bool
+	// InstanceScoreCategories serves instance_score.
+	InstanceScoreCategories bool
 	// OwnerLabels are the owner label names (owners.labels), for snapshots whose owners
 	// are resolved; nil when owners are off.
 	OwnerLabels []string
@@ -62,6 +65,7 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 	}
 	e := &Exporter{
 		source: source, pollInterval: opts.Interval, clock: opts.Clock, perCert: opts.PerCertificate, perInst: opts.PerInstance,
+		scores: opts.InstanceScoreCategories,
 
 		notAfter:   d(famNotAfter, "certhash"),
 		notBefore:  d(famNotBefore, "certhash"),
@@ -74,11 +78,10 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 		servedLeaves: d(famIssuerServedLeaves, "certhash"),
 		lifetimeOver: d(famLifetimeOver, "cap_days"),
 
-		instGrade:    d(famGrade, "instance_id", "certhash", "grade"),
-		instRank:     owned(famGradeRank, "instance_id", "certhash", "grade"),
-		trustIgnored: owned(famGradeTrustIgnored, "instance_id", "certhash", "grade"),
+		instRank:     d(famGradeRank, "instance_id", "certhash", "grade"),
+		trustIgnored: d(famGradeTrustIgnored, "instance_id", "certhash", "grade"),
 		instScore:    d(famScore, "instance_id", "certhash", "category"),
-		instInfo:     d(famInstanceInfo, instanceInfoLabels...),
+		instInfo:     owned(famInstanceInfo, instanceInfoLabels...),
 
 		certificates:    d(famCertificates),
 		expired:         d(famExpired),
@@ -99,7 +102,6 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 	}
 	if opts.OwnerLabels != nil {
 		e.ownerInst, e.ownerCerts = owned(famOwnerInstances, "grade"), owned(famOwnerCertificates)
-		e.certOwner, e.instOwner = owned(famCertificateOwner, "certhash"), owned(famInstanceOwner, "instance_id")
 		e.ownerLifetimeOver = owned(famOwnerLifetimeOver, "cap_days")
 	}
 	return e
@@ -108,7 +110,7 @@ func NewExporter(source referenceSource, opts ExporterOptions) *Exporter {
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{e.notAfter, e.notBefore, e.expiryDays, e.certInfo, e.served, e.expiryHist,
-		e.instGrade, e.instRank, e.trustIgnored, e.instScore, e.instInfo,
+		e.instRank, e.trustIgnored, e.instScore, e.instInfo,
 		e.certificates, e.expired, e.expiring, e.selfSigned, e.weakKey, e.weakSig, e.instances, e.protocolSupport,
 		e.up, e.lastSuccess, e.lastAttempt, e.pollDuration, e.fail, e.snapshotAge, e.interval,
 		e.successor, e.servedLeaves, e.lifetimeOver} {
@@ -117,8 +119,6 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	if e.ownerInst != nil {
 		ch <- e.ownerInst
 		ch <- e.ownerCerts
-		ch <- e.certOwner
-		ch <- e.instOwner
 		ch <- e.ownerLifetimeOver
 	}
 }
@@ -220,13 +220,6 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	if e.perCert && o != nil {
-		for i := range s.Certificates {
-			for _, c := range o.Certificate[i] {
-				ch <- gauge(e.certOwner, 1, ownerValues(c, s.Certificates[i].CertHash)...)
-			}
-		}
-	}
 	if e.perInst {
 		for i := range s.Instances {
 			in := &s.Instances[i]
@@ -234,22 +227,19 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			var combo uint32
 			if o != nil {
 				combo = o.Instance[i]
-				ch <- gauge(e.instOwner, 1, ownerValues(combo, id)...)
 			}
-			ch <- gauge(e.instGrade, 1, id, in.CertHash, in.Grade)
-			if rank, ok := snapshot.GradeRank(in.Grade); ok {
-				ch <- gauge(e.instRank, rank, ownerValues(combo, id, in.CertHash, in.Grade)...)
-			}
+			rank, _ := snapshot.GradeRank(in.Grade) // 0 for none and other
+			ch <- gauge(e.instRank, rank, id, in.CertHash, in.Grade)
 			if rank, ok := snapshot.GradeRank(in.GradeTrustIgnored); ok {
-				ch <- gauge(e.trustIgnored, rank, ownerValues(combo, id, in.CertHash, in.GradeTrustIgnored)...)
+				ch <- gauge(e.trustIgnored, rank, id, in.CertHash, in.GradeTrustIgnored)
 			}
 			for k, cat := range snapshot.ScoreCategories {
-				if in.HasScore[k] {
+				if e.scores && in.HasScore[k] {
 					ch <- gauge(e.instScore, in.Scores[k], id, in.CertHash, cat)
 				}
 			}
-			ch <- gauge(e.instInfo, 1, id, in.CertHash, strconv.FormatInt(in.AssetID, 10), in.AssetName, in.IP,
-				strconv.Itoa(in.Port), in.Protocol, in.Service, in.FQDN)
+			ch <- gauge(e.instInfo, 1, ownerValues(combo, id, in.CertHash, strconv.FormatInt(in.AssetID, 10), in.AssetName, in.IP,
+				strconv.Itoa(in.Port), in.Protocol, in.Service, in.FQDN)...)
 		}
 	}
 }

@@ -6,12 +6,11 @@ import (
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 )
 
-// writeStatic writes the per-object families that do not change between polls.
+// writeStatic writes the per-object families that do not change between polls. An
+// instance has two series by default, its info (with the owner labels) and its grade
+// rank; a certificate's owners are those of the instances presenting it, found from
+// instance_info by certhash rather than served as a family of their own.
 func (e *Exposition) writeStatic(lw *lineWriter, s *snapshot.Snapshot) {
-	var owners [][]byte // each owner combination's labels, rendered once
-	if s.Owners != nil {
-		owners = lw.ownerTexts(s.Owners)
-	}
 	if e.opts.PerCertificate {
 		e.writeCertTimes(lw, famNotAfter, s, func(c *snapshot.Certificate) time.Time { return c.NotAfter })
 		e.writeCertTimes(lw, famNotBefore, s, func(c *snapshot.Certificate) time.Time { return c.NotBefore })
@@ -19,19 +18,18 @@ func (e *Exposition) writeStatic(lw *lineWriter, s *snapshot.Snapshot) {
 		writeCertificateInstances(lw, s)
 		writeSuccessors(lw, s)
 		writeIssuerServedLeaves(lw, s)
-		if s.Owners != nil {
-			writeCertificateOwners(lw, s, owners)
-		}
 	}
 	if e.opts.PerInstance {
-		writeGrades(lw, s)
-		e.writeRanks(lw, s, famGradeRank, owners, func(in *snapshot.Instance) string { return in.Grade })
-		e.writeRanks(lw, s, famGradeTrustIgnored, owners, func(in *snapshot.Instance) string { return in.GradeTrustIgnored })
-		writeScores(lw, s)
-		if s.Owners != nil {
-			writeInstanceOwners(lw, s, owners)
+		writeRanks(lw, s, famGradeRank, func(in *snapshot.Instance) string { return in.Grade }, true)
+		writeRanks(lw, s, famGradeTrustIgnored, func(in *snapshot.Instance) string { return in.GradeTrustIgnored }, false)
+		if e.opts.InstanceScoreCategories {
+			writeScores(lw, s)
 		}
-		e.writeInstanceInfo(lw, s)
+		var owners [][]byte // each owner combination's labels, rendered once
+		if s.Owners != nil {
+			owners = lw.ownerTexts(s.Owners)
+		}
+		e.writeInstanceInfo(lw, s, owners)
 	}
 }
 
@@ -104,36 +102,6 @@ func writeIssuerServedLeaves(lw *lineWriter, s *snapshot.Snapshot) {
 	}
 }
 
-// writeCertificateOwners writes a series per certificate and owner combination among
-// the instances serving it; owners holds each combination's rendered labels.
-func writeCertificateOwners(lw *lineWriter, s *snapshot.Snapshot, owners [][]byte) {
-	lw.family(famCertificateOwner)
-	for i := range s.Certificates {
-		for _, combo := range s.Owners.Certificate[i] {
-			lw.raw(famCertificateOwner.name)
-			lw.raw(`{certhash="`)
-			lw.escaped(s.Certificates[i].CertHash)
-			lw.raw(`",`)
-			lw.bytes(owners[combo])
-			lw.raw("} 1\n")
-		}
-		lw.flushIfFull()
-	}
-}
-
-func writeGrades(lw *lineWriter, s *snapshot.Snapshot) {
-	lw.family(famGrade)
-	for i := range s.Instances {
-		in := &s.Instances[i]
-		lw.raw(famGrade.name)
-		lw.instanceLabels(in)
-		lw.raw(`",grade="`)
-		lw.escaped(in.Grade)
-		lw.raw("\"} 1\n")
-		lw.flushIfFull()
-	}
-}
-
 func writeScores(lw *lineWriter, s *snapshot.Snapshot) {
 	lw.family(famScore)
 	for i := range s.Instances {
@@ -153,20 +121,9 @@ func writeScores(lw *lineWriter, s *snapshot.Snapshot) {
 	}
 }
 
-func writeInstanceOwners(lw *lineWriter, s *snapshot.Snapshot, owners [][]byte) {
-	lw.family(famInstanceOwner)
-	for i := range s.Instances {
-		lw.raw(famInstanceOwner.name)
-		lw.raw(`{instance_id="`)
-		lw.int(s.Instances[i].ID)
-		lw.raw(`",`)
-		lw.bytes(owners[s.Owners.Instance[i]])
-		lw.raw("} 1\n")
-		lw.flushIfFull()
-	}
-}
-
-func (e *Exposition) writeInstanceInfo(lw *lineWriter, s *snapshot.Snapshot) {
+// writeInstanceInfo writes each instance's info series, with its owner labels when
+// owners holds the combinations' rendered labels.
+func (e *Exposition) writeInstanceInfo(lw *lineWriter, s *snapshot.Snapshot, owners [][]byte) {
 	lw.family(famInstanceInfo)
 	for i := range s.Instances {
 		in := &s.Instances[i]
@@ -176,32 +133,32 @@ func (e *Exposition) writeInstanceInfo(lw *lineWriter, s *snapshot.Snapshot) {
 			col.write(lw, in)
 			lw.buf = append(lw.buf, '"')
 		}
+		if owners != nil {
+			lw.buf = append(lw.buf, ',')
+			lw.bytes(owners[s.Owners.Instance[i]])
+		}
 		lw.raw("} 1\n")
 		lw.flushIfFull()
 	}
 }
 
-// writeRanks writes a grade rank family: grade(in) ranked, with the instance's owner
-// labels when owners are on; instances whose grade has no rank are left out.
-func (e *Exposition) writeRanks(lw *lineWriter, s *snapshot.Snapshot, f family, owners [][]byte, grade func(*snapshot.Instance) string) {
+// writeRanks writes a grade rank family: grade(in) ranked and named by the grade label.
+// With every, each instance has a series, 0 for a grade without a rank (none, other);
+// else those are left out.
+func writeRanks(lw *lineWriter, s *snapshot.Snapshot, f family, grade func(*snapshot.Instance) string, every bool) {
 	lw.family(f)
 	for i := range s.Instances {
 		in := &s.Instances[i]
 		g := grade(in)
 		rank, ok := snapshot.GradeRank(g)
-		if !ok {
+		if !ok && !every {
 			continue
 		}
 		lw.raw(f.name)
 		lw.instanceLabels(in)
 		lw.raw(`",grade="`)
 		lw.escaped(g)
-		lw.buf = append(lw.buf, '"')
-		if owners != nil {
-			lw.buf = append(lw.buf, ',')
-			lw.bytes(owners[s.Owners.Instance[i]])
-		}
-		lw.buf = append(lw.buf, '}')
+		lw.raw(`"}`)
 		lw.float(rank)
 		lw.flushIfFull()
 	}

@@ -31,7 +31,6 @@ var snapshotFamilies = []string{
 	"qualys_certview_certificate_not_before_timestamp_seconds",
 	"qualys_certview_certificate_expiry_days",
 	"qualys_certview_certificate_info",
-	"qualys_certview_instance_grade",
 	"qualys_certview_instance_score",
 	"qualys_certview_instance_grade_rank",
 	"qualys_certview_certificate_instances",
@@ -97,7 +96,7 @@ func exposition(t *testing.T, g prometheus.Gatherer, families []string) string {
 // The vendor's sample records, polled through the client and rendered: every family of
 // the metric contract, compared with the expected exposition.
 func TestExpositionOfVendorSamples(t *testing.T) {
-	r, e := exposedWith(t, certviewtest.Inventory{VendorSamples: true}, nil, Options{PerCertificate: true, PerInstance: true})
+	r, e := exposedWith(t, certviewtest.Inventory{VendorSamples: true}, nil, Options{PerCertificate: true, PerInstance: true, InstanceScoreCategories: true})
 	r.clock.Advance(90 * time.Second) // the scrape comes a while after the poll
 	golden(t, e, "vendor_samples.prom", snapshotFamilies...)
 }
@@ -290,14 +289,26 @@ func TestIndexFriendlySeriesMatchInventory(t *testing.T) {
 	want[hist+",count"] = float64(inv.Certificates)
 	for j := 0; j < inv.Instances; j++ {
 		in := inv.Instance(j)
-		prefix := "qualys_certview_instance_grade_rank,certhash=" + in.Certificate.CertHash + ",grade=" + in.Grade + ",instance_id=" + strconv.FormatInt(in.ID, 10)
-		// The rank orders the grades from best to worst, as Grades lists them.
-		if k := slices.Index(snapshot.Grades, in.Grade); k >= 0 && in.Grade != "none" {
-			rank, _ := snapshot.GradeRank(in.Grade)
-			want[prefix] = rank
-			for _, worse := range snapshot.Grades[k+1 : len(snapshot.Grades)-1] {
+		grade := in.Grade
+		if grade == "" {
+			grade = snapshot.GradeNone
+		}
+		prefix := "qualys_certview_instance_grade_rank,certhash=" + in.Certificate.CertHash + ",grade=" + grade + ",instance_id=" + strconv.FormatInt(in.ID, 10)
+		// Every instance has a rank; it orders the grades from best to worst, as Grades
+		// lists them, and is 0 for none and other.
+		k := slices.Index(snapshot.Grades, grade)
+		if k < 0 {
+			t.Fatalf("instance %d has grade %q, not one of %v", in.ID, grade, snapshot.Grades)
+		}
+		rank, _ := snapshot.GradeRank(grade)
+		want[prefix] = rank
+		if (rank == 0) != (grade == snapshot.GradeNone || grade == snapshot.GradeOther) {
+			t.Fatalf("grade %s ranks %v", grade, rank)
+		}
+		if rank > 0 {
+			for _, worse := range snapshot.Grades[k+1:] {
 				if r, _ := snapshot.GradeRank(worse); r >= rank {
-					t.Fatalf("grade %s ranks %v, not below %s's %v", worse, r, in.Grade, rank)
+					t.Fatalf("grade %s ranks %v, not below %s's %v", worse, r, grade, rank)
 				}
 			}
 		}
@@ -313,11 +324,18 @@ func TestIndexFriendlySeriesMatchInventory(t *testing.T) {
 	if stale == 0 || want[hist+",le=0"] == 0 {
 		t.Fatalf("the inventory has %d stale and %v expired certificates", stale, want[hist+",le=0"])
 	}
-	// Ungraded instances have no rank.
-	for k := range got {
+	// Ungraded instances rank 0, named none.
+	ungraded := 0
+	for k, v := range got {
 		if strings.HasPrefix(k, "qualys_certview_instance_grade_rank,") && strings.Contains(k, ",grade=none,") {
-			t.Fatalf("an ungraded instance has a rank: %s", k)
+			if v != 0 {
+				t.Fatalf("an ungraded instance ranks %v: %s", v, k)
+			}
+			ungraded++
 		}
+	}
+	if ungraded == 0 {
+		t.Fatal("no ungraded instance in the inventory")
 	}
 }
 
@@ -334,7 +352,7 @@ func TestLoadedSnapshotRendersTheSame(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.clock.Advance(90 * time.Second)
-	e := newFixed(t, &fixed{snap: loaded, health: r.loop.Health()}, Options{PerCertificate: true, PerInstance: true, Interval: time.Hour, Clock: r.clock})
+	e := newFixed(t, &fixed{snap: loaded, health: r.loop.Health()}, Options{PerCertificate: true, PerInstance: true, InstanceScoreCategories: true, Interval: time.Hour, Clock: r.clock})
 	golden(t, e, "vendor_samples.prom", snapshotFamilies...)
 }
 
