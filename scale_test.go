@@ -29,7 +29,12 @@ type scaleRow struct {
 	calls                            int
 	pollTime                         time.Duration
 	recordsPerSec                    float64
+	shardMax, shardMaxGzip           int // the largest of scrapeShards shards, plain and gzip bytes
 }
+
+// scrapeShards is the shard count the table measures: one job of 32 targets keeps each
+// scrape under vmagent's 16 MB default and a sample_limit of 50,000 at 100k/300k.
+const scrapeShards = 32
 
 // TestScaleTable measures the exporter at 1k/3k, 10k/30k and 100k/300k certificates and
 // instances against the simulator, each size in one run, and prints the table.
@@ -56,16 +61,16 @@ func TestScaleTable(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| certificates / instances | series | scrape p50 plain | scrape p50 gzip | scrape p99 plain / gzip | p50 during a poll | peak RSS | heap | API calls per poll | poll time (no waits) | decode |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| certificates / instances | series | scrape p50 plain | scrape p50 gzip | scrape p99 plain / gzip | p50 during a poll | largest of %d shards, plain / gzip | peak RSS | heap | API calls per poll | poll time (no waits) | decode |\n", scrapeShards)
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		at := ""
 		if r.oversized > 0 {
 			at = ", at the bound"
 		}
-		fmt.Fprintf(&b, "| %s / %s%s | %s | %s | %s | %s / %s | %s | %.0f MiB | %.0f MiB | %d | %s | %s rec/s |\n",
+		fmt.Fprintf(&b, "| %s / %s%s | %s | %s | %s | %s / %s | %s | %.1f / %.1f MB | %.0f MiB | %.0f MiB | %d | %s | %s rec/s |\n",
 			thousands(r.certs), thousands(r.instances), at, thousands(r.series), ms(r.plainP50), ms(r.gzP50), ms(r.plainP99), ms(r.gzP99),
-			ms(r.duringPollP50), r.rssMiB, r.heapMiB, r.calls, r.pollTime.Round(100*time.Millisecond), thousands(int(r.recordsPerSec)))
+			ms(r.duringPollP50), float64(r.shardMax)/1e6, float64(r.shardMaxGzip)/1e6, r.rssMiB, r.heapMiB, r.calls, r.pollTime.Round(100*time.Millisecond), thousands(int(r.recordsPerSec)))
 	}
 	t.Log(b.String())
 	fmt.Println(b.String())
@@ -110,8 +115,10 @@ func measureScale(t *testing.T, nc, ni, oversized int) scaleRow {
 	snapshot := filepath.Join(dir, "snapshot")
 	config := func(interval string) string {
 		path := filepath.Join(dir, "config-"+interval+".yml")
-		writeFile(t, path, fmt.Sprintf("qualys:\n  api_url: %s\n  username: demo\n  password: demo-password\npoll:\n  interval: %s\n  timeout: 2h\nrate_limit:\n  calls: 1000000000\n  window: 1h\n  concurrency: 8\nsnapshot:\n  path: %s\n",
-			srv.URL, interval, snapshot))
+		// Owners on, as the README's example (the simulator's assets carry Team- and
+		// environment tags): the heavier configuration, which the series budget is for.
+		writeFile(t, path, fmt.Sprintf("qualys:\n  api_url: %s\n  username: demo\n  password: demo-password\npoll:\n  interval: %s\n  timeout: 2h\nrate_limit:\n  calls: 1000000000\n  window: 1h\n  concurrency: 8\nsnapshot:\n  path: %s\n%s",
+			srv.URL, interval, snapshot, scaleOwners))
 		return path
 	}
 
@@ -126,6 +133,20 @@ func measureScale(t *testing.T, nc, ni, oversized int) scaleRow {
 	plain, gz := p.timeScrapes(t, 25)
 	row.plainP50, row.plainP99 = pct(plain, 50), pct(plain, 99)
 	row.gzP50, row.gzP99 = pct(gz, 50), pct(gz, 99)
+	// The shards add up to the whole, plus each one's two shard_ series.
+	shardSeries := 0
+	for i := 0; i < scrapeShards; i++ {
+		shard := p.shardBody(t, i, false)
+		shardSeries += countSeries(shard)
+		row.shardMax = max(row.shardMax, len(shard))
+		row.shardMaxGzip = max(row.shardMaxGzip, len(p.shardBody(t, i, true)))
+	}
+	if want := countSeries(p.body(t, false)) + 2*scrapeShards; shardSeries != want {
+		t.Errorf("%d/%d: the %d shards serve %d series, want %d", nc, ni, scrapeShards, shardSeries, want)
+	}
+	if row.shardMax > 8e6 {
+		t.Errorf("%d/%d: a shard of %d is %d bytes, over 8 MB", nc, ni, scrapeShards, row.shardMax)
+	}
 	p.stop(t)
 
 	// Phase B: a restart from the saved snapshot with a poll due at once. Scrapes during
@@ -140,6 +161,11 @@ func measureScale(t *testing.T, nc, ni, oversized int) scaleRow {
 		done := strings.Contains(p.logs.String(), `msg="poll complete"`)
 		if done {
 			break
+		}
+		// A sharded scraper too, so that peak RSS holds the shards' caches of the
+		// saved snapshot and of the polled one, cut when it is published.
+		for i := 0; i < scrapeShards; i++ {
+			p.shardBody(t, i, true)
 		}
 		start := time.Now()
 		b := p.body(t, false)
@@ -205,6 +231,35 @@ func (p *scaleProc) body(t *testing.T, gz bool) []byte {
 	}
 	return b
 }
+
+// shardBody fetches one of scrapeShards shards, its body as sent: compressed for gzip.
+func (p *scaleProc) shardBody(t *testing.T, shard int, gz bool) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/metrics?shard=%d&shards=%d", p.addr, shard, scrapeShards), nil)
+	req.Header.Set("Accept-Encoding", "identity")
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("shard %d: %d %v", shard, resp.StatusCode, err)
+	}
+	return b
+}
+
+// scaleOwners is the owners section of the table's configuration.
+const scaleOwners = `owners:
+  labels:
+    - name: team
+      tag_regex: '^Team-(.+)$'
+    - name: environment
+      tag_values: [Production, Staging]
+`
 
 // timeScrapes times n plain and n gzip scrapes, each read whole and dropped, as
 // Prometheus would read them (transport compression on for gzip).

@@ -114,14 +114,25 @@ func (e *Exposition) Snapshot() *snapshot.Snapshot {
 // Ready says whether a snapshot is being served.
 func (e *Exposition) Ready() bool { return e.served.Load() != nil }
 
-// ServeHTTP writes the exposition, gzip-compressed when the client accepts it.
+// ServeHTTP writes the exposition, gzip-compressed when the client accepts it: the whole
+// of it, or with shard=i&shards=N one shard (see ShardOf): the per-object series of the
+// shard's certificates and of the instances presenting them, what the shard holds
+// (qualys_certview_shard_certificates and _instances), and in shard 0 only, the health,
+// the counts and the exporter's own metrics.
 func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, err := parseShard(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	now := e.opts.Clock.Now()
-	current := e.served.Load()
-	var snap *snapshot.Snapshot
-	var static *staticCache
-	if current != nil {
-		snap, static = current.snap, current.static
+	v := view{shardRequest: req}
+	if current := e.served.Load(); current != nil {
+		v.snap, v.part, v.static = current.snap, current.whole, current.static
+		if req.sharded {
+			set := current.shards(e, req.of)
+			v.part, v.static = set.parts[req.shard], set.static[req.shard]
+		}
 	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	lw := e.bufs.Get().(*lineWriter)
@@ -129,7 +140,7 @@ func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw.buf, lw.err = lw.buf[:0], nil
 	if !acceptsGzip(r) {
 		lw.w = w
-		e.writeAll(lw, snap, now, true)
+		e.writeAll(lw, v, now, true)
 		lw.flush()
 		return
 	}
@@ -139,20 +150,20 @@ func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := &checksum{}
-	if static != nil {
-		for _, piece := range static.deflate {
+	if v.static != nil {
+		for _, piece := range v.static.deflate {
 			if _, err := w.Write(piece); err != nil {
 				return
 			}
 		}
-		sum.crc, sum.n = static.crc, static.size
+		sum.crc, sum.n = v.static.crc, v.static.size
 	}
 	fw := flateWriters.Get().(*flate.Writer)
 	defer flateWriters.Put(fw)
 	fw.Reset(w)
 	sum.w = fw
 	lw.w = sum
-	e.writeAll(lw, snap, now, static == nil)
+	e.writeAll(lw, v, now, v.static == nil)
 	lw.flush()
 	if err := fw.Close(); err != nil || lw.err != nil {
 		return // the client went away
@@ -163,13 +174,37 @@ func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(trailer[:])
 }
 
+// view is what one scrape serves: a snapshot (nil before the first), the part of it, and
+// that part's compressed static families (nil when there are none).
+type view struct {
+	shardRequest
+	snap   *snapshot.Snapshot
+	part   *part
+	static *staticCache
+}
+
 // writeAll writes, when withStatic, the static per-object families, then the other
 // collectors, the health and the time-dependent families. The static part comes first so
-// that a gzip scrape can send it from the cache and continue its checksum.
-func (e *Exposition) writeAll(lw *lineWriter, snap *snapshot.Snapshot, now time.Time, withStatic bool) {
+// that a gzip scrape can send it from the cache and continue its checksum. A shard other
+// than 0 leaves out everything but its per-object families and what it holds.
+func (e *Exposition) writeAll(lw *lineWriter, v view, now time.Time, withStatic bool) {
+	snap := v.snap
 	if withStatic && snap != nil {
-		e.writeStatic(lw, snap)
+		e.writeStatic(lw, snap, v.part)
 	}
+	if v.sharded {
+		writeShardContents(lw, v.part)
+	}
+	if !v.sharded || v.shard == 0 {
+		e.writeFleet(lw, snap, now)
+	}
+	if snap != nil && e.opts.PerCertificate {
+		writeExpiryDays(lw, snap, v.part, now)
+	}
+}
+
+// writeFleet writes the other collectors, the health and the counts.
+func (e *Exposition) writeFleet(lw *lineWriter, snap *snapshot.Snapshot, now time.Time) {
 	if e.gatherer != nil {
 		mfs, err := e.gatherer.Gather()
 		if err != nil {
@@ -183,13 +218,18 @@ func (e *Exposition) writeAll(lw *lineWriter, snap *snapshot.Snapshot, now time.
 		}
 	}
 	e.writeHealth(lw, snap, now)
-	if snap == nil {
+	if snap != nil {
+		e.writeCounts(lw, snap, now)
+	}
+}
+
+// writeShardContents writes what a shard holds, nothing before the first snapshot.
+func writeShardContents(lw *lineWriter, p *part) {
+	if p == nil {
 		return
 	}
-	e.writeCounts(lw, snap, now)
-	if e.opts.PerCertificate {
-		e.writeExpiryDays(lw, snap, now)
-	}
+	lw.single(famShardCertificates, float64(len(p.certs)))
+	lw.single(famShardInstances, float64(len(p.insts)))
 }
 
 func (e *Exposition) writeHealth(lw *lineWriter, snap *snapshot.Snapshot, now time.Time) {
@@ -207,11 +247,11 @@ func (e *Exposition) writeHealth(lw *lineWriter, snap *snapshot.Snapshot, now ti
 	}
 }
 
-// writeExpiryDays writes each certificate's days to expiry, which change with the time
-// of the scrape.
-func (e *Exposition) writeExpiryDays(lw *lineWriter, snap *snapshot.Snapshot, now time.Time) {
+// writeExpiryDays writes the days to expiry of p's certificates, which change with the
+// time of the scrape.
+func writeExpiryDays(lw *lineWriter, snap *snapshot.Snapshot, p *part, now time.Time) {
 	lw.family(famExpiryDays)
-	for i := range snap.Certificates {
+	for _, i := range p.certs {
 		c := &snap.Certificates[i]
 		if c.NotAfter.IsZero() {
 			continue

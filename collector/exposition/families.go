@@ -65,6 +65,8 @@ var (
 	famIssuerServedLeaves   = fam("issuer_served_leaves", "Served certificates (instanceCount above 0) that name this certificate, an intermediate or root in the inventory, as their issuer or root issuer by certhash: how many served certificates its expiry breaks. Only for certificates with at least one."+cached)
 	famLifetimeOver         = fam("certificates_over_lifetime_cap", "Certificates whose validity (not-after less not-before) exceeds the given number of days: the CA/Browser Forum's caps on public TLS certificates, 200 days from 2026-03-15, 100 from 2027-03-15, 47 from 2029."+cached)
 	famOwnerLifetimeOver    = fam("owner_certificates_over_lifetime_cap", "Certificates per owner (owners.labels, counted as in qualys_certview_owner_certificates) whose validity exceeds the given number of days (the CA/Browser Forum's caps)."+cached)
+	famShardCertificates    = fam("shard_certificates", "Certificates this shard of the exposition serves (the shard and shards parameters of the scrape), each with its per-certificate series; the health, the counts and the exporter's own metrics are in shard 0.")
+	famShardInstances       = fam("shard_instances", "Server instances this shard of the exposition serves: those presenting its certificates.")
 	famInstanceInfo         = fam("instance_info", "Server instance metadata: where a certificate is served, and with owners.labels the owner labels of its asset (empty when no tag matches); the value is always 1."+cached)
 )
 

@@ -15,22 +15,36 @@ import (
 // prepared is a published snapshot and what the exposition derived from it.
 type prepared struct {
 	snap   *snapshot.Snapshot
+	whole  *part        // every certificate and instance
 	static *staticCache // nil when compressing failed: gzip scrapes compress it all
+
+	shardMu   sync.Mutex
+	shardSets []*shardSet // the shard counts cut so far, most recently used first
 }
 
-// Publish serves snap from now on, once its static families are compressed: scrapes
-// until then serve the previous snapshot, so none waits for the compression. A nil snap
-// is ignored; publishing the snapshot already served does nothing.
+// Publish serves snap from now on, once its static families are compressed, whole and
+// cut into the shard counts the previous snapshot served: scrapes until then serve the
+// previous snapshot, so none waits for the compression. A nil snap is ignored;
+// publishing the snapshot already served does nothing.
 func (e *Exposition) Publish(snap *snapshot.Snapshot) {
 	if snap == nil {
 		return
 	}
 	e.publishMu.Lock()
 	defer e.publishMu.Unlock()
-	if p := e.served.Load(); p != nil && p.snap == snap {
+	prev := e.served.Load()
+	if prev != nil && prev.snap == snap {
 		return
 	}
-	e.served.Store(&prepared{snap: snap, static: e.compressStatic(snap)})
+	whole := wholePart(snap)
+	next := &prepared{snap: snap, whole: whole, static: e.compressStatic(snap, whole)}
+	if prev != nil {
+		counts := prev.shardCounts()
+		for k := len(counts) - 1; k >= 0; k-- { // the most recently used ends up first
+			next.shards(e, counts[k])
+		}
+	}
+	e.served.Store(next)
 }
 
 // compressStatic compresses the snapshot's static families into a raw DEFLATE stream
@@ -38,17 +52,22 @@ func (e *Exposition) Publish(snap *snapshot.Snapshot) {
 // of their text. A gzip scrape sends a gzip header, this stream, the changing families
 // through a fresh compressor that ends the stream, and a trailer whose CRC-32 continues
 // from the cached one: a single, ordinary gzip member.
-func (e *Exposition) compressStatic(s *snapshot.Snapshot) *staticCache {
+//
+// p says which certificates and instances: all of them, or a shard's.
+func (e *Exposition) compressStatic(s *snapshot.Snapshot, p *part) *staticCache {
 	out := &chunks{}
-	fw, _ := flate.NewWriter(out, flate.BestSpeed)
+	fw := flateWriters.Get().(*flate.Writer)
+	defer flateWriters.Put(fw)
+	fw.Reset(out)
 	sum := &checksum{w: fw}
 	lw := &lineWriter{buf: make([]byte, 0, 256<<10), w: sum}
-	e.writeStatic(lw, s)
+	e.writeStatic(lw, s, p)
 	lw.flush()
 	if err := fw.Flush(); err != nil || lw.err != nil {
 		level.Warn(e.opts.Logger).Log("msg", "compressing the static families failed; gzip scrapes will compress them each time", "err", err)
 		return nil
 	}
+	out.trim()
 	return &staticCache{deflate: out.list, crc: sum.crc, size: sum.n}
 }
 
@@ -70,6 +89,14 @@ func (c *chunks) Write(p []byte) (int, error) {
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// trim gives the last piece back its slack: a snapshot cut into 32 shards would
+// otherwise hold up to 32 MiB of it.
+func (c *chunks) trim() {
+	if n := len(c.list); n > 0 && cap(c.list[n-1]) > len(c.list[n-1]) {
+		c.list[n-1] = append([]byte(nil), c.list[n-1]...)
+	}
 }
 
 // staticCache is a snapshot's static families, compressed once.

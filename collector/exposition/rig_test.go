@@ -129,7 +129,13 @@ type servedWith struct {
 
 func scrape(t *testing.T, e *Exposition, gz bool) []byte {
 	t.Helper()
-	req := httptest.NewRequest("GET", "/metrics", nil)
+	return scrapeURL(t, e, "/metrics", gz)
+}
+
+// scrapeURL is scrape of a target with parameters, such as a shard's.
+func scrapeURL(t *testing.T, e *Exposition, target string, gz bool) []byte {
+	t.Helper()
+	req := httptest.NewRequest("GET", target, nil)
 	if gz {
 		req.Header.Set("Accept-Encoding", "gzip, deflate")
 	}

@@ -10,32 +10,34 @@ import (
 // instance has two series by default, its info (with the owner labels) and its grade
 // rank; a certificate's owners are those of the instances presenting it, found from
 // instance_info by certhash rather than served as a family of their own.
-func (e *Exposition) writeStatic(lw *lineWriter, s *snapshot.Snapshot) {
+//
+// p says which certificates and instances: all of them, or a shard's.
+func (e *Exposition) writeStatic(lw *lineWriter, s *snapshot.Snapshot, p *part) {
 	if e.opts.PerCertificate {
-		e.writeCertTimes(lw, famNotAfter, s, func(c *snapshot.Certificate) time.Time { return c.NotAfter })
-		e.writeCertTimes(lw, famNotBefore, s, func(c *snapshot.Certificate) time.Time { return c.NotBefore })
-		e.writeCertificateInfo(lw, s)
-		writeCertificateInstances(lw, s)
-		writeSuccessors(lw, s)
-		writeIssuerServedLeaves(lw, s)
+		writeCertTimes(lw, famNotAfter, s, p, func(c *snapshot.Certificate) time.Time { return c.NotAfter })
+		writeCertTimes(lw, famNotBefore, s, p, func(c *snapshot.Certificate) time.Time { return c.NotBefore })
+		e.writeCertificateInfo(lw, s, p)
+		writeCertificateInstances(lw, s, p)
+		writeSuccessors(lw, s, p)
+		writeIssuerServedLeaves(lw, s, p)
 	}
 	if e.opts.PerInstance {
-		writeRanks(lw, s, famGradeRank, func(in *snapshot.Instance) string { return in.Grade }, true)
-		writeRanks(lw, s, famGradeTrustIgnored, func(in *snapshot.Instance) string { return in.GradeTrustIgnored }, false)
+		writeRanks(lw, s, p, famGradeRank, func(in *snapshot.Instance) string { return in.Grade }, true)
+		writeRanks(lw, s, p, famGradeTrustIgnored, func(in *snapshot.Instance) string { return in.GradeTrustIgnored }, false)
 		if e.opts.InstanceScoreCategories {
-			writeScores(lw, s)
+			writeScores(lw, s, p)
 		}
 		var owners [][]byte // each owner combination's labels, rendered once
 		if s.Owners != nil {
 			owners = lw.ownerTexts(s.Owners)
 		}
-		e.writeInstanceInfo(lw, s, owners)
+		e.writeInstanceInfo(lw, s, p, owners)
 	}
 }
 
-func (e *Exposition) writeCertificateInfo(lw *lineWriter, s *snapshot.Snapshot) {
+func (e *Exposition) writeCertificateInfo(lw *lineWriter, s *snapshot.Snapshot, p *part) {
 	lw.family(famCertificateInfo)
-	for i := range s.Certificates {
+	for _, i := range p.certs {
 		c := &s.Certificates[i]
 		lw.raw(famCertificateInfo.name)
 		for n, col := range e.certificateCols {
@@ -48,9 +50,9 @@ func (e *Exposition) writeCertificateInfo(lw *lineWriter, s *snapshot.Snapshot) 
 	}
 }
 
-func writeCertificateInstances(lw *lineWriter, s *snapshot.Snapshot) {
+func writeCertificateInstances(lw *lineWriter, s *snapshot.Snapshot, p *part) {
 	lw.family(famCertificateInstances)
-	for i := range s.Certificates {
+	for _, i := range p.certs {
 		c := &s.Certificates[i]
 		lw.raw(famCertificateInstances.name)
 		lw.label1("certhash", c.CertHash)
@@ -61,10 +63,10 @@ func writeCertificateInstances(lw *lineWriter, s *snapshot.Snapshot) {
 
 // writeSuccessors writes a series for each certificate that has a successor; the family
 // is left out when none has.
-func writeSuccessors(lw *lineWriter, s *snapshot.Snapshot) {
+func writeSuccessors(lw *lineWriter, s *snapshot.Snapshot, p *part) {
 	started := false
-	for i := range s.Certificates {
-		succ, ok := s.Successor(i)
+	for _, i := range p.certs {
+		succ, ok := s.Successor(int(i))
 		if !ok {
 			continue
 		}
@@ -84,10 +86,10 @@ func writeSuccessors(lw *lineWriter, s *snapshot.Snapshot) {
 
 // writeIssuerServedLeaves writes the served certificates that depend on each
 // certificate, for those with any; the family is left out when none has.
-func writeIssuerServedLeaves(lw *lineWriter, s *snapshot.Snapshot) {
+func writeIssuerServedLeaves(lw *lineWriter, s *snapshot.Snapshot, p *part) {
 	started := false
-	for i := range s.Certificates {
-		n := s.ServedLeaves(i)
+	for _, i := range p.certs {
+		n := s.ServedLeaves(int(i))
 		if n == 0 {
 			continue
 		}
@@ -102,9 +104,9 @@ func writeIssuerServedLeaves(lw *lineWriter, s *snapshot.Snapshot) {
 	}
 }
 
-func writeScores(lw *lineWriter, s *snapshot.Snapshot) {
+func writeScores(lw *lineWriter, s *snapshot.Snapshot, p *part) {
 	lw.family(famScore)
-	for i := range s.Instances {
+	for _, i := range p.insts {
 		in := &s.Instances[i]
 		for k, cat := range snapshot.ScoreCategories {
 			if !in.HasScore[k] {
@@ -123,9 +125,9 @@ func writeScores(lw *lineWriter, s *snapshot.Snapshot) {
 
 // writeInstanceInfo writes each instance's info series, with its owner labels when
 // owners holds the combinations' rendered labels.
-func (e *Exposition) writeInstanceInfo(lw *lineWriter, s *snapshot.Snapshot, owners [][]byte) {
+func (e *Exposition) writeInstanceInfo(lw *lineWriter, s *snapshot.Snapshot, p *part, owners [][]byte) {
 	lw.family(famInstanceInfo)
-	for i := range s.Instances {
+	for _, i := range p.insts {
 		in := &s.Instances[i]
 		lw.raw(famInstanceInfo.name)
 		for n, col := range e.instanceCols {
@@ -145,9 +147,9 @@ func (e *Exposition) writeInstanceInfo(lw *lineWriter, s *snapshot.Snapshot, own
 // writeRanks writes a grade rank family: grade(in) ranked and named by the grade label.
 // With every, each instance has a series, 0 for a grade without a rank (none, other);
 // else those are left out.
-func writeRanks(lw *lineWriter, s *snapshot.Snapshot, f family, grade func(*snapshot.Instance) string, every bool) {
+func writeRanks(lw *lineWriter, s *snapshot.Snapshot, p *part, f family, grade func(*snapshot.Instance) string, every bool) {
 	lw.family(f)
-	for i := range s.Instances {
+	for _, i := range p.insts {
 		in := &s.Instances[i]
 		g := grade(in)
 		rank, ok := snapshot.GradeRank(g)
@@ -164,9 +166,9 @@ func writeRanks(lw *lineWriter, s *snapshot.Snapshot, f family, grade func(*snap
 	}
 }
 
-func (e *Exposition) writeCertTimes(lw *lineWriter, f family, s *snapshot.Snapshot, at func(*snapshot.Certificate) time.Time) {
+func writeCertTimes(lw *lineWriter, f family, s *snapshot.Snapshot, p *part, at func(*snapshot.Certificate) time.Time) {
 	lw.family(f)
-	for i := range s.Certificates {
+	for _, i := range p.certs {
 		c := &s.Certificates[i]
 		t := at(c)
 		if t.IsZero() {

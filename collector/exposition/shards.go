@@ -1,0 +1,132 @@
+package exposition
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"strconv"
+
+	"github.com/certview-exporter/certview_exporter/collector/snapshot"
+)
+
+// MaxShards bounds the shards parameter: at 100,000 certificates and 300,000 instances
+// 32 shards are about 4 MB each, so more than 256 serves no scraper.
+const MaxShards = 256
+
+// shardCountsKept is how many shard counts (values of the shards parameter) a snapshot
+// keeps rendered; a publication renders again the counts the previous snapshot served.
+// One job scrapes one count; a few allow a change of count, or two jobs, without a
+// render on every scrape.
+const shardCountsKept = 4
+
+// part is what a scrape serves of a snapshot's per-object series: the certificates and
+// the instances, by index into Snapshot.Certificates and Snapshot.Instances.
+type part struct {
+	certs, insts []int32
+}
+
+// wholePart is every certificate and instance of s.
+func wholePart(s *snapshot.Snapshot) *part {
+	p := &part{certs: make([]int32, len(s.Certificates)), insts: make([]int32, len(s.Instances))}
+	for i := range p.certs {
+		p.certs[i] = int32(i)
+	}
+	for i := range p.insts {
+		p.insts[i] = int32(i)
+	}
+	return p
+}
+
+// ShardOf is the shard, of n, that serves a certificate and the instances that present
+// it: FNV-1a (64 bits) of its certhash, modulo n. It is part of the contract: a
+// certificate stays in its shard for a given n across snapshots and releases.
+func ShardOf(certhash string, n int) int {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(certhash))
+	return int(h.Sum64() % uint64(n))
+}
+
+// shardSet is a snapshot cut into n shards, each with its static families compressed.
+type shardSet struct {
+	n      int
+	parts  []*part
+	static []*staticCache // nil where compressing failed
+}
+
+// cutShards cuts s into n shards and compresses each one's static families.
+func (e *Exposition) cutShards(s *snapshot.Snapshot, n int) *shardSet {
+	set := &shardSet{n: n, parts: make([]*part, n), static: make([]*staticCache, n)}
+	for i := range set.parts {
+		set.parts[i] = &part{}
+	}
+	for i := range s.Certificates {
+		p := set.parts[ShardOf(s.Certificates[i].CertHash, n)]
+		p.certs = append(p.certs, int32(i))
+	}
+	for i := range s.Instances {
+		p := set.parts[ShardOf(s.Instances[i].CertHash, n)]
+		p.insts = append(p.insts, int32(i))
+	}
+	for i, p := range set.parts {
+		set.static[i] = e.compressStatic(s, p)
+	}
+	return set
+}
+
+// shards returns the snapshot cut into n shards, cutting it on first use. A scrape of a
+// count not yet cut waits for the cut (every shard of it at once); the others do not.
+func (p *prepared) shards(e *Exposition, n int) *shardSet {
+	p.shardMu.Lock()
+	defer p.shardMu.Unlock()
+	for k, set := range p.shardSets {
+		if set.n == n {
+			// Most recently used first.
+			copy(p.shardSets[1:k+1], p.shardSets[:k])
+			p.shardSets[0] = set
+			return set
+		}
+	}
+	set := e.cutShards(p.snap, n)
+	if len(p.shardSets) == shardCountsKept {
+		p.shardSets = p.shardSets[:shardCountsKept-1]
+	}
+	p.shardSets = append([]*shardSet{set}, p.shardSets...)
+	return set
+}
+
+// shardCounts lists the shard counts p has cut, most recently used first.
+func (p *prepared) shardCounts() []int {
+	p.shardMu.Lock()
+	defer p.shardMu.Unlock()
+	var ns []int
+	for _, set := range p.shardSets {
+		ns = append(ns, set.n)
+	}
+	return ns
+}
+
+// shardRequest is a scrape's shard parameters.
+type shardRequest struct {
+	sharded   bool
+	shard, of int
+}
+
+// parseShard reads the shard and shards parameters: both or neither.
+func parseShard(q url.Values) (shardRequest, error) {
+	shard, shards := q.Get("shard"), q.Get("shards")
+	if shard == "" && shards == "" {
+		return shardRequest{}, nil
+	}
+	if shard == "" || shards == "" {
+		return shardRequest{}, fmt.Errorf("the shard and shards parameters go together: shard=i&shards=N, 0 <= i < N")
+	}
+	n, err := strconv.Atoi(shards)
+	if err != nil || n < 1 || n > MaxShards {
+		return shardRequest{}, fmt.Errorf("parameter shards=%.20q: want a whole number from 1 to %d", shards, MaxShards)
+	}
+	i, err := strconv.Atoi(shard)
+	if err != nil || i < 0 || i >= n {
+		return shardRequest{}, fmt.Errorf("parameter shard=%.20q: want a whole number from 0 to %d (shards=%d)", shard, n-1, n)
+	}
+	return shardRequest{sharded: true, shard: i, of: n}, nil
+}

@@ -1,0 +1,163 @@
+package exposition
+
+import (
+	"bytes"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certview-exporter/certview_exporter/certview/certviewtest"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// shardedRig polls an inventory with owners, scores and renewals on, and serves it with a
+// registry of the exporter's own metrics.
+func shardedRig(t *testing.T) (*polled, *Exposition) {
+	t.Helper()
+	p := newPolled(t, certviewtest.Inventory{Seed: 5, Certificates: 400, Instances: 1000, VendorSamples: true}, exampleOwners)
+	p.poll(t)
+	reg := prometheus.NewRegistry()
+	own := prometheus.NewGauge(prometheus.GaugeOpts{Name: "qualys_certview_test_own", Help: "One of the exporter's own metrics."})
+	reg.MustRegister(own)
+	e, err := New(p.loop, reg, Options{PerCertificate: true, PerInstance: true, InstanceScoreCategories: true,
+		Interval: time.Hour, Clock: p.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Publish(p.loop.Snapshot())
+	return p, e
+}
+
+// byKey flattens families into series keys "name{labels}" with their values, leaving
+// out the shard's own families.
+func byKey(mfs map[string]*dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	for name, mf := range mfs {
+		if strings.HasPrefix(name, "qualys_certview_shard_") {
+			continue
+		}
+		for k, v := range series(mf) {
+			out[name+"{"+k+"}"] = v
+		}
+	}
+	return out
+}
+
+// The shards of any count add up to the whole exposition, series for series: each
+// certificate's series and those of the instances presenting it sit in the shard
+// ShardOf names, so that joins on certhash stay within a shard; the health, the counts
+// and the exporter's own metrics are in shard 0 only; each shard says what it holds.
+func TestShardsAddUpToTheWhole(t *testing.T) {
+	p, e := shardedRig(t)
+	snap := p.loop.Snapshot()
+	whole := byKey(parse(t, scrape(t, e, false)))
+	for _, n := range []int{1, 3, 32} {
+		union := map[string]float64{}
+		var certs, insts float64
+		for i := 0; i < n; i++ {
+			target := fmt.Sprintf("/metrics?shard=%d&shards=%d", i, n)
+			plain := scrapeURL(t, e, target, false)
+			if gz := scrapeURL(t, e, target, true); !bytes.Equal(plain, gz) {
+				t.Fatalf("%s: the gzip scrape differs from the plain one", target)
+			}
+			mfs := parse(t, plain)
+			certs += mfs["qualys_certview_shard_certificates"].GetMetric()[0].GetGauge().GetValue()
+			insts += mfs["qualys_certview_shard_instances"].GetMetric()[0].GetGauge().GetValue()
+			for _, fleet := range []string{"qualys_certview_up", "qualys_certview_certificates", "qualys_certview_instances", "qualys_certview_owner_certificates", "qualys_certview_test_own"} {
+				if (mfs[fleet] != nil) != (i == 0) {
+					t.Fatalf("%s: %s served: %v; want it in shard 0 only", target, fleet, mfs[fleet] != nil)
+				}
+			}
+			for name, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "certhash" && ShardOf(l.GetValue(), n) != i {
+							t.Fatalf("%s serves %s of certhash %s, which is shard %d's", target, name, l.GetValue(), ShardOf(l.GetValue(), n))
+						}
+					}
+				}
+			}
+			for k, v := range byKey(mfs) {
+				if _, dup := union[k]; dup {
+					t.Fatalf("%s: %s is in two shards", target, k)
+				}
+				union[k] = v
+			}
+		}
+		if len(union) != len(whole) {
+			t.Fatalf("%d shards serve %d series, the whole exposition %d", n, len(union), len(whole))
+		}
+		for k, v := range whole {
+			if got, ok := union[k]; !ok || got != v {
+				t.Fatalf("%d shards: %s = %v (served %v), want %v", n, k, got, ok, v)
+			}
+		}
+		if int(certs) != len(snap.Certificates) || int(insts) != len(snap.Instances) {
+			t.Fatalf("%d shards hold %v certificates and %v instances, the snapshot %d and %d", n, certs, insts, len(snap.Certificates), len(snap.Instances))
+		}
+	}
+}
+
+// Bad shard parameters are refused with a 400 that names the parameter.
+func TestShardParametersAreChecked(t *testing.T) {
+	_, e := exposed(t, Options{PerCertificate: true, PerInstance: true})
+	for target, want := range map[string]string{
+		"/metrics?shard=1":                 "shard and shards parameters go together",
+		"/metrics?shards=4":                "shard and shards parameters go together",
+		"/metrics?shard=4&shards=4":        "parameter shard=",
+		"/metrics?shard=-1&shards=4":       "parameter shard=",
+		"/metrics?shard=x&shards=4":        "parameter shard=",
+		"/metrics?shard=0&shards=0":        "parameter shards=",
+		"/metrics?shard=0&shards=257":      "parameter shards=",
+		"/metrics?shard=0&shards=99999999": "parameter shards=",
+	} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("%s: %d %q, want 400 naming %q", target, rec.Code, rec.Body.String(), want)
+		}
+	}
+	if len(scrapeURL(t, e, "/metrics?shard=255&shards=256", false)) == 0 {
+		t.Error("the last shard of the largest count serves nothing")
+	}
+}
+
+// A snapshot is cut into a count's shards once, and compressed then: the next snapshot is
+// cut into the counts the previous one served before it is served, so no scrape waits;
+// only the most recently used counts are kept.
+func TestShardsAreCutOncePerSnapshot(t *testing.T) {
+	p, e := shardedRig(t)
+	first := e.served.Load()
+	scrapeURL(t, e, "/metrics?shard=0&shards=8", true)
+	set := first.shardSets[0]
+	scrapeURL(t, e, "/metrics?shard=5&shards=8", true)
+	if len(first.shardSets) != 1 || first.shardSets[0] != set {
+		t.Fatal("a second scrape of the same count cut the snapshot again")
+	}
+	for n := 1; n <= shardCountsKept+1; n++ {
+		scrapeURL(t, e, fmt.Sprintf("/metrics?shard=0&shards=%d", n), true)
+	}
+	if got := first.shardCounts(); len(got) != shardCountsKept || got[0] != shardCountsKept+1 {
+		t.Fatalf("counts kept %v, want the %d most recent", got, shardCountsKept)
+	}
+	p.clock.Advance(time.Hour)
+	p.poll(t)
+	e.Publish(p.loop.Snapshot())
+	next := e.served.Load()
+	if next == first {
+		t.Fatal("no new snapshot published")
+	}
+	if got, want := next.shardCounts(), first.shardCounts(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the new snapshot was cut into %v before its first scrape, want %v", got, want)
+	}
+	for _, set := range next.shardSets {
+		for i, st := range set.static {
+			if st == nil {
+				t.Fatalf("shard %d of %d has no compressed static families", i, set.n)
+			}
+		}
+	}
+}
