@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -140,6 +141,27 @@ func TestHelmChart(t *testing.T) {
 	if !reflect.DeepEqual(dig(sm[0], "spec", "selector", "matchLabels"), dig(svc, "metadata", "labels")) &&
 		!labelsSubset(dig(sm[0], "spec", "selector", "matchLabels"), dig(svc, "metadata", "labels")) {
 		t.Fatal("the ServiceMonitor does not select the Service")
+	}
+	// serviceMonitor.shards makes one endpoint per shard, each with its parameters and
+	// a shard label; more than the exporter serves is refused.
+	sharded, stderr, err := render(t, append(full, "--set", "serviceMonitor.shards=4")...)
+	if err != nil {
+		t.Fatalf("serviceMonitor.shards=4: %v\n%s", err, stderr)
+	}
+	endpoints, _ := dig(kinds(sharded, "ServiceMonitor")[0], "spec", "endpoints").([]any)
+	if len(endpoints) != 4 {
+		t.Fatalf("serviceMonitor.shards=4 renders %d endpoints", len(endpoints))
+	}
+	for i := range endpoints {
+		shard := strconv.Itoa(i)
+		params := fmt.Sprint(dig(kinds(sharded, "ServiceMonitor")[0], "spec", "endpoints", i, "params"))
+		relabel := fmt.Sprint(dig(kinds(sharded, "ServiceMonitor")[0], "spec", "endpoints", i, "relabelings"))
+		if params != "map[shard:["+shard+"] shards:[4]]" || !strings.Contains(relabel, "replacement:"+shard+" targetLabel:shard") || !strings.Contains(relabel, "targetLabel:job") {
+			t.Fatalf("endpoint %d: params %s, relabelings %s", i, params, relabel)
+		}
+	}
+	if _, stderr, err := render(t, append(full, "--set", "serviceMonitor.shards=257")...); err == nil || !strings.Contains(stderr, "serviceMonitor.shards: at most 256") {
+		t.Fatalf("serviceMonitor.shards=257 rendered (%v): %s", err, stderr)
 	}
 	// The PrometheusRule is the rule files of deploy/prometheus/, not a copy.
 	var want []any
