@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -62,10 +63,16 @@ func decideExpiry(mfs map[string]*dto.MetricFamily) expiryVerdict {
 	instances := byHash("qualys_certview_certificate_instances")
 	leaves := byHash("qualys_certview_issuer_served_leaves")
 	successor := byHash("qualys_certview_certificate_successor_info")
+	// The owners of a certificate: those of the instances serving it (the owner labels of
+	// qualys_certview_instance_info), each combination once; none when the snapshot lists
+	// no instance serving it.
 	owners := map[string][][2]string{}
-	for _, m := range mfs["qualys_certview_certificate_owner_info"].GetMetric() {
+	for _, m := range mfs["qualys_certview_instance_info"].GetMetric() {
 		l := labels(m)
-		owners[l["certhash"]] = append(owners[l["certhash"]], [2]string{l["team"], l["environment"]})
+		o := [2]string{l["team"], l["environment"]}
+		if !slices.Contains(owners[l["certhash"]], o) {
+			owners[l["certhash"]] = append(owners[l["certhash"]], o)
+		}
 	}
 	v := expiryVerdict{want: map[decision]bool{}}
 	for h, left := range days {
