@@ -144,7 +144,9 @@ func measureScale(t *testing.T, nc, ni, oversized int) scaleRow {
 	if want := countSeries(p.body(t, false)) + 2*scrapeShards; shardSeries != want {
 		t.Errorf("%d/%d: the %d shards serve %d series, want %d", nc, ni, scrapeShards, shardSeries, want)
 	}
-	if row.shardMax > 8e6 {
+	// The inventory as generated must fit; one with every string at its bound is twice
+	// as wide and is shown, not held (the README sizes N for it).
+	if row.shardMax > 8e6 && oversized == 0 {
 		t.Errorf("%d/%d: a shard of %d is %d bytes, over 8 MB", nc, ni, scrapeShards, row.shardMax)
 	}
 	p.stop(t)
