@@ -75,7 +75,7 @@ bench-dashboards:
 e2e: e2e-deps deploy-checks
 	promtool check rules deploy/prometheus/rules.yml deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts_test.yml
-	$(GO) test -count=1 -tags e2e -v -run 'TestEndToEnd|TestDemoMode|TestConfigCheckFlag|TestMonitoringStack|TestStandardTierScaledDown|TestKilledHalfwayThroughTheFirstListing|TestSlowReadersAtScale|TestOversizedRecordsAtTheBinary' .
+	$(GO) test -count=1 -tags e2e -v -run 'TestEndToEnd|TestDemoMode|TestConfigCheckFlag|TestMonitoringStack|TestVictoriaMetricsStack|TestStandardTierScaledDown|TestKilledHalfwayThroughTheFirstListing|TestSlowReadersAtScale|TestOversizedRecordsAtTheBinary' .
 	bash .ci/check-dashboards.sh
 
 # Helm, pinned, from the Go module proxy.
