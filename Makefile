@@ -128,8 +128,9 @@ deploy-checks: helm manifests-check
 
 # Debian's Prometheus 2.42 (with promtool) and Alertmanager, when missing (needs root).
 e2e-deps:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager; }
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && \
+		command -v victoria-metrics >/dev/null && command -v vmagent >/dev/null && command -v vmalert >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager victoria-metrics; }
 
 # Fuzzing, each target for a bounded time (FUZZTIME, default 20s). A crasher is saved
 # under the package's testdata/fuzz and then runs as a regression test in make test.
