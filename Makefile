@@ -71,7 +71,9 @@ bench-dashboards:
 
 # End-to-end: the rules under promtool; the built binary against the simulator; the demo
 # under a real Prometheus (with the shipped rules) and Alertmanager, every dashboard query
-# and the alerts checked; the dashboards against Grafana's schema.
+# and the alerts checked; the dashboards against Grafana's schema; the same rules on
+# VictoriaMetrics (vmagent scraping the shards, vmalert) beside Prometheus, with the same
+# alerts.
 e2e: e2e-deps deploy-checks
 	promtool check rules deploy/prometheus/rules.yml deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts_test.yml
