@@ -32,13 +32,14 @@ type OwnerLabel struct {
 // Configured says whether any owner label is configured.
 func (o OwnersConfig) Configured() bool { return len(o.Labels) > 0 }
 
-// reservedOwnerLabels may not be owner labels: the target labels, the labels of the
-// exporter's own series (an owner label beside them would clash in a join) and those the
-// shipped rules and alerts set.
+// reservedOwnerLabels may not be owner labels: the target labels (shard, for a sharded
+// scrape), the labels of the exporter's own series (an owner label beside them would
+// clash in a join) and those the shipped rules and alerts, and vmalert, set.
 var reservedOwnerLabels = map[string]bool{
-	"job": true, "instance": true, "grade": true, "category": true, "le": true, "within_days": true,
+	"job": true, "instance": true, "shard": true, "grade": true, "category": true, "le": true, "within_days": true,
 	"protocol": true, "endpoint": true, "code": true, "reason": true, "label": true, "version": true,
 	"alertname": true, "severity": true, "alertstate": true, "quantile": true, "kind": true,
+	"renewal_state": true, "cap_days": true, "successor_certhash": true, "field": true, "result": true, "alertgroup": true,
 }
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

@@ -62,6 +62,8 @@ func TestOwnersConfigErrorsNameTheLabel(t *testing.T) {
 		{"reserved", item("    - name: instance\n      tag_values: [Production]\n"), `owners.labels[1].name: "instance" is a label the exporter or its rules already use (line 14)`},
 		{"existing", item("    - name: common_name\n      tag_values: [Production]\n"), `owners.labels[1].name: "common_name" is a label`},
 		{"invalid", item("    - name: env-name\n      tag_values: [Production]\n"), `owners.labels[1].name: "env-name" is not a valid label name (line 14)`},
+		{"shard", item("    - name: shard\n      tag_values: [Production]\n"), `owners.labels[1].name: "shard" is a label the exporter or its rules already use (line 14)`},
+		{"renewal_state", item("    - name: renewal_state\n      tag_values: [Production]\n"), `owners.labels[1].name: "renewal_state" is a label the exporter or its rules already use (line 14)`},
 		{"dunder", item("    - name: __env\n      tag_values: [Production]\n"), `reserved by Prometheus`},
 		{"twice", item("    - name: team\n      tag_values: [Production]\n"), `owners.labels[1].name: "team" is configured twice`},
 		{"neither", item("    - name: env\n"), `owners.labels[1]: give tag_regex or tag_values (one of them) (line 14)`},
