@@ -52,6 +52,8 @@ type Exposition struct {
 
 	publishMu sync.Mutex               // one publication at a time
 	served    atomic.Pointer[prepared] // the snapshot being served and what is derived from it
+
+	cutting func(n int) // a test's hook, called as a cut into n shards starts; nil otherwise
 }
 
 // Options configure the exposition.

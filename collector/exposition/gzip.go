@@ -18,7 +18,8 @@ type prepared struct {
 	whole  *part        // every certificate and instance
 	static *staticCache // nil when compressing failed: gzip scrapes compress it all
 
-	shardMu   sync.Mutex
+	cutMu     sync.Mutex  // one cut into shards at a time
+	shardMu   sync.Mutex  // guards shardSets, never held while cutting
 	shardSets []*shardSet // the shard counts cut so far, most recently used first
 }
 

@@ -55,6 +55,9 @@ type shardSet struct {
 
 // cutShards cuts s into n shards and compresses each one's static families.
 func (e *Exposition) cutShards(s *snapshot.Snapshot, n int) *shardSet {
+	if e.cutting != nil {
+		e.cutting(n)
+	}
 	set := &shardSet{n: n, parts: make([]*part, n), static: make([]*staticCache, n)}
 	for i := range set.parts {
 		set.parts[i] = &part{}
@@ -74,24 +77,40 @@ func (e *Exposition) cutShards(s *snapshot.Snapshot, n int) *shardSet {
 }
 
 // shards returns the snapshot cut into n shards, cutting it on first use. A scrape of a
-// count not yet cut waits for the cut (every shard of it at once); the others do not.
+// count not yet cut waits for the cut (every shard of it at once, one cut of p at a
+// time); a scrape of a count already cut does not, whatever is being cut.
 func (p *prepared) shards(e *Exposition, n int) *shardSet {
-	p.shardMu.Lock()
-	defer p.shardMu.Unlock()
-	for k, set := range p.shardSets {
-		if set.n == n {
-			// Most recently used first.
-			copy(p.shardSets[1:k+1], p.shardSets[:k])
-			p.shardSets[0] = set
-			return set
-		}
+	if set := p.cutInto(n); set != nil {
+		return set
+	}
+	p.cutMu.Lock()
+	defer p.cutMu.Unlock()
+	if set := p.cutInto(n); set != nil { // cut while this scrape waited
+		return set
 	}
 	set := e.cutShards(p.snap, n)
+	p.shardMu.Lock()
+	defer p.shardMu.Unlock()
 	if len(p.shardSets) == shardCountsKept {
 		p.shardSets = p.shardSets[:shardCountsKept-1]
 	}
 	p.shardSets = append([]*shardSet{set}, p.shardSets...)
 	return set
+}
+
+// cutInto returns the count n if p has been cut into it, now the most recently used,
+// else nil.
+func (p *prepared) cutInto(n int) *shardSet {
+	p.shardMu.Lock()
+	defer p.shardMu.Unlock()
+	for k, set := range p.shardSets {
+		if set.n == n {
+			copy(p.shardSets[1:k+1], p.shardSets[:k])
+			p.shardSets[0] = set
+			return set
+		}
+	}
+	return nil
 }
 
 // shardCounts lists the shard counts p has cut, most recently used first.
