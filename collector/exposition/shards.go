@@ -130,22 +130,29 @@ type shardRequest struct {
 	shard, of int
 }
 
-// parseShard reads the shard and shards parameters: both or neither.
+// parseShard reads the shard and shards parameters: both or neither, each once.
 func parseShard(q url.Values) (shardRequest, error) {
-	shard, shards := q.Get("shard"), q.Get("shards")
-	if shard == "" && shards == "" {
+	shard, hasShard := q["shard"]
+	shards, hasShards := q["shards"]
+	if !hasShard && !hasShards {
 		return shardRequest{}, nil
 	}
-	if shard == "" || shards == "" {
+	if !hasShard || !hasShards {
 		return shardRequest{}, fmt.Errorf("the shard and shards parameters go together: shard=i&shards=N, 0 <= i < N")
 	}
-	n, err := strconv.Atoi(shards)
-	if err != nil || n < 1 || n > MaxShards {
-		return shardRequest{}, fmt.Errorf("parameter shards=%.20q: want a whole number from 1 to %d", shards, MaxShards)
+	if len(shards) > 1 {
+		return shardRequest{}, fmt.Errorf("parameter shards given %d times: give it once", len(shards))
 	}
-	i, err := strconv.Atoi(shard)
+	if len(shard) > 1 {
+		return shardRequest{}, fmt.Errorf("parameter shard given %d times: give it once", len(shard))
+	}
+	n, err := strconv.Atoi(shards[0])
+	if err != nil || n < 1 || n > MaxShards {
+		return shardRequest{}, fmt.Errorf("parameter shards=%.20q: want a whole number from 1 to %d", shards[0], MaxShards)
+	}
+	i, err := strconv.Atoi(shard[0])
 	if err != nil || i < 0 || i >= n {
-		return shardRequest{}, fmt.Errorf("parameter shard=%.20q: want a whole number from 0 to %d (shards=%d)", shard, n-1, n)
+		return shardRequest{}, fmt.Errorf("parameter shard=%.20q: want a whole number from 0 to %d (shards=%d)", shard[0], n-1, n)
 	}
 	return shardRequest{sharded: true, shard: i, of: n}, nil
 }

@@ -101,23 +101,31 @@ func TestShardsAddUpToTheWhole(t *testing.T) {
 	}
 }
 
-// Bad shard parameters are refused with a 400 that names the parameter.
+// Bad shard parameters are refused with a 400 that names the parameter and quotes at
+// most 20 characters of its value. A parameter given twice is refused too, rather than
+// read as its first value: two targets that differ in the second would serve one shard.
 func TestShardParametersAreChecked(t *testing.T) {
 	_, e := exposed(t, Options{PerCertificate: true, PerInstance: true})
+	long := strings.Repeat("%E2%80%AE", 5000) // U+202E, each quoted as 6 characters
 	for target, want := range map[string]string{
-		"/metrics?shard=1":                 "shard and shards parameters go together",
-		"/metrics?shards=4":                "shard and shards parameters go together",
-		"/metrics?shard=4&shards=4":        "parameter shard=",
-		"/metrics?shard=-1&shards=4":       "parameter shard=",
-		"/metrics?shard=x&shards=4":        "parameter shard=",
-		"/metrics?shard=0&shards=0":        "parameter shards=",
-		"/metrics?shard=0&shards=257":      "parameter shards=",
-		"/metrics?shard=0&shards=99999999": "parameter shards=",
+		"/metrics?shard=1":                     "shard and shards parameters go together",
+		"/metrics?shards=4":                    "shard and shards parameters go together",
+		"/metrics?shard=4&shards=4":            "parameter shard=",
+		"/metrics?shard=-1&shards=4":           "parameter shard=",
+		"/metrics?shard=x&shards=4":            "parameter shard=",
+		"/metrics?shard=0&shards=0":            "parameter shards=",
+		"/metrics?shard=0&shards=257":          "parameter shards=",
+		"/metrics?shard=0&shards=99999999":     "parameter shards=",
+		"/metrics?shard=&shards=":              `parameter shards="":`,
+		"/metrics?shard=0&shards=4&shard=3":    "parameter shard given 2 times",
+		"/metrics?shard=0&shards=4&shards=":    "parameter shards given 2 times",
+		"/metrics?shard=0&shards=" + long:      "parameter shards=",
+		"/metrics?shard=" + long + "&shards=4": "parameter shard=",
 	} {
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
-		if rec.Code != 400 || !strings.Contains(rec.Body.String(), want) {
-			t.Errorf("%s: %d %q, want 400 naming %q", target, rec.Code, rec.Body.String(), want)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), want) || rec.Body.Len() > 200 {
+			t.Errorf("%.80s: %d %.200q, want 400 naming %q in at most 200 bytes", target, rec.Code, rec.Body.String(), want)
 		}
 	}
 	if len(scrapeURL(t, e, "/metrics?shard=255&shards=256", false)) == 0 {
