@@ -132,7 +132,7 @@ func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if current := e.served.Load(); current != nil {
 		v.snap, v.part, v.static = current.snap, current.whole, current.static
 		if req.sharded {
-			set := current.shards(e, req.of)
+			set := current.shards(e, req.of, now)
 			v.part, v.static = set.parts[req.shard], set.static[req.shard]
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 	"github.com/go-kit/log/level"
@@ -24,7 +25,7 @@ type prepared struct {
 }
 
 // Publish serves snap from now on, once its static families are compressed, whole and
-// cut into the shard counts the previous snapshot served: scrapes until then serve the
+// cut into the shard counts in use (shardCountIdle): scrapes until then serve the
 // previous snapshot, so none waits for the compression. A nil snap is ignored;
 // publishing the snapshot already served does nothing.
 func (e *Exposition) Publish(snap *snapshot.Snapshot) {
@@ -40,9 +41,17 @@ func (e *Exposition) Publish(snap *snapshot.Snapshot) {
 	whole := wholePart(snap)
 	next := &prepared{snap: snap, whole: whole, static: e.compressStatic(snap, whole)}
 	if prev != nil {
-		counts := prev.shardCounts()
-		for k := len(counts) - 1; k >= 0; k-- { // the most recently used ends up first
-			next.shards(e, counts[k])
+		now := e.opts.Clock.Now()
+		uses := prev.shardUses()
+		for k := len(uses) - 1; k >= 0; k-- { // the most recently used ends up first
+			u := uses[k]
+			if !u.scraped && now.Sub(u.lastScrape) > shardCountIdle {
+				continue // out of use
+			}
+			set := next.shards(e, u.n, time.Time{})
+			next.shardMu.Lock()
+			set.lastScrape = u.lastScrape
+			next.shardMu.Unlock()
 		}
 	}
 	e.served.Store(next)

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/certview-exporter/certview_exporter/collector/snapshot"
 )
@@ -14,10 +15,16 @@ import (
 const MaxShards = 256
 
 // shardCountsKept is how many shard counts (values of the shards parameter) a snapshot
-// keeps rendered; a publication renders again the counts the previous snapshot served.
-// One job scrapes one count; a few allow a change of count, or two jobs, without a
-// render on every scrape.
+// keeps rendered; a publication renders again the counts in use (shardCountIdle). One
+// job scrapes one count; a few allow a change of count, or two jobs, without a render on
+// every scrape.
 const shardCountsKept = 4
+
+// shardCountIdle is how long a count stays in use after its last scrape: a publication
+// cuts the new snapshot into the counts scraped while the previous one was served or
+// within this time, so that a count someone tried once is not cut and held at every
+// poll, while one scraped less often than the polls come is kept.
+const shardCountIdle = 15 * time.Minute
 
 // part is what a scrape serves of a snapshot's per-object series: the certificates and
 // the instances, by index into Snapshot.Certificates and Snapshot.Instances.
@@ -51,6 +58,11 @@ type shardSet struct {
 	n      int
 	parts  []*part
 	static []*staticCache // nil where compressing failed
+
+	// Guarded by prepared.shardMu: when a scrape last asked for this count (of this
+	// snapshot or an earlier one), and whether one did while this snapshot was served.
+	lastScrape time.Time
+	scraped    bool
 }
 
 // cutShards cuts s into n shards and compresses each one's static families.
@@ -76,19 +88,21 @@ func (e *Exposition) cutShards(s *snapshot.Snapshot, n int) *shardSet {
 	return set
 }
 
-// shards returns the snapshot cut into n shards, cutting it on first use. A scrape of a
-// count not yet cut waits for the cut (every shard of it at once, one cut of p at a
-// time); a scrape of a count already cut does not, whatever is being cut.
-func (p *prepared) shards(e *Exposition, n int) *shardSet {
-	if set := p.cutInto(n); set != nil {
+// shards returns the snapshot cut into n shards, cutting it on first use; scrape is the
+// time of the scrape asking, zero for a publication. A scrape of a count not yet cut
+// waits for the cut (every shard of it at once, one cut of p at a time); a scrape of a
+// count already cut does not, whatever is being cut.
+func (p *prepared) shards(e *Exposition, n int, scrape time.Time) *shardSet {
+	if set := p.cutInto(n, scrape); set != nil {
 		return set
 	}
 	p.cutMu.Lock()
 	defer p.cutMu.Unlock()
-	if set := p.cutInto(n); set != nil { // cut while this scrape waited
+	if set := p.cutInto(n, scrape); set != nil { // cut while this scrape waited
 		return set
 	}
 	set := e.cutShards(p.snap, n)
+	set.lastScrape, set.scraped = scrape, !scrape.IsZero()
 	p.shardMu.Lock()
 	defer p.shardMu.Unlock()
 	if len(p.shardSets) == shardCountsKept {
@@ -99,27 +113,49 @@ func (p *prepared) shards(e *Exposition, n int) *shardSet {
 }
 
 // cutInto returns the count n if p has been cut into it, now the most recently used,
-// else nil.
-func (p *prepared) cutInto(n int) *shardSet {
+// else nil; a scrape (not zero) is noted on it.
+func (p *prepared) cutInto(n int, scrape time.Time) *shardSet {
 	p.shardMu.Lock()
 	defer p.shardMu.Unlock()
 	for k, set := range p.shardSets {
 		if set.n == n {
 			copy(p.shardSets[1:k+1], p.shardSets[:k])
 			p.shardSets[0] = set
+			if !scrape.IsZero() {
+				set.scraped = true
+				if scrape.After(set.lastScrape) {
+					set.lastScrape = scrape
+				}
+			}
 			return set
 		}
 	}
 	return nil
 }
 
-// shardCounts lists the shard counts p has cut, most recently used first.
-func (p *prepared) shardCounts() []int {
+// shardUse is a count p has been cut into and its scrapes.
+type shardUse struct {
+	n          int
+	lastScrape time.Time
+	scraped    bool
+}
+
+// shardUses lists the counts p has been cut into, most recently used first.
+func (p *prepared) shardUses() []shardUse {
 	p.shardMu.Lock()
 	defer p.shardMu.Unlock()
-	var ns []int
+	var uses []shardUse
 	for _, set := range p.shardSets {
-		ns = append(ns, set.n)
+		uses = append(uses, shardUse{n: set.n, lastScrape: set.lastScrape, scraped: set.scraped})
+	}
+	return uses
+}
+
+// shardCounts lists the shard counts p has cut, most recently used first.
+func (p *prepared) shardCounts() []int {
+	var ns []int
+	for _, u := range p.shardUses() {
+		ns = append(ns, u.n)
 	}
 	return ns
 }

@@ -215,3 +215,37 @@ func TestShardScrapesDoNotWaitForAnotherCount(t *testing.T) {
 		t.Errorf("shard 0 of 7: %d", rec.Code)
 	}
 }
+
+// A publication cuts the new snapshot only into the counts in use: those scraped while
+// the previous snapshot was served, or less than shardCountIdle ago (a scraper slower
+// than the polls). A count someone tried once is not cut and held at every poll after.
+func TestShardCountsOutOfUseAreDropped(t *testing.T) {
+	p, e := shardedRig(t)
+	publishAfter := func(d time.Duration) {
+		t.Helper()
+		before := e.served.Load()
+		p.clock.Advance(d)
+		p.poll(t)
+		e.Publish(p.loop.Snapshot())
+		if e.served.Load() == before {
+			t.Fatal("no new snapshot published")
+		}
+	}
+	counts := func(want string) {
+		t.Helper()
+		if got := fmt.Sprint(e.served.Load().shardCounts()); got != want {
+			t.Fatalf("counts cut %s, want %s", got, want)
+		}
+	}
+	scrapeURL(t, e, "/metrics?shard=0&shards=7", true) // tried once
+	scrapeURL(t, e, "/metrics?shard=0&shards=8", true)
+	publishAfter(time.Hour)
+	counts("[8 7]") // both scraped while the previous snapshot was served
+	scrapeURL(t, e, "/metrics?shard=5&shards=8", true)
+	publishAfter(time.Minute)
+	counts("[8]") // 7 was not scraped since the last publication, an hour and a minute ago
+	publishAfter(time.Minute)
+	counts("[8]") // no scrape of 8 since the last publication, but one 2 minutes ago
+	publishAfter(shardCountIdle)
+	counts("[]")
+}
