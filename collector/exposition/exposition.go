@@ -131,7 +131,7 @@ func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v := view{shardRequest: req}
 	if current := e.served.Load(); current != nil {
 		v.snap, v.part, v.static = current.snap, current.whole, current.static
-		if req.sharded {
+		if req.sharded && req.of > 1 { // one shard of one is the whole, compressed already
 			set := current.shards(e, req.of, now)
 			v.part, v.static = set.parts[req.shard], set.static[req.shard]
 		}

@@ -249,3 +249,13 @@ func TestShardCountsOutOfUseAreDropped(t *testing.T) {
 	publishAfter(shardCountIdle)
 	counts("[]")
 }
+
+// One shard of one is the whole exposition (TestShardsAddUpToTheWhole): it is served
+// from the whole's compressed families, not cut and held a second time.
+func TestOneShardIsNotCut(t *testing.T) {
+	_, e := shardedRig(t)
+	scrapeURL(t, e, "/metrics?shard=0&shards=1", true)
+	if got := e.served.Load().shardCounts(); len(got) != 0 {
+		t.Fatalf("shards=1 cut the snapshot into %v", got)
+	}
+}
