@@ -2,7 +2,9 @@ package exposition
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -257,5 +259,42 @@ func TestOneShardIsNotCut(t *testing.T) {
 	scrapeURL(t, e, "/metrics?shard=0&shards=1", true)
 	if got := e.served.Load().shardCounts(); len(got) != 0 {
 		t.Fatalf("shards=1 cut the snapshot into %v", got)
+	}
+}
+
+// Shard scrapes of two counts run while snapshots are published (for the race
+// detector): each is a whole gzip member of a shard of the snapshot it began with.
+func TestShardScrapesDuringPublications(t *testing.T) {
+	p, e := shardedRig(t)
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var err error
+			for k := 0; k < 12 && err == nil; k++ {
+				n := []int{4, 8}[k%2]
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest("GET", fmt.Sprintf("/metrics?shard=%d&shards=%d", (g+k)%n, n), nil)
+				req.Header.Set("Accept-Encoding", "gzip")
+				e.ServeHTTP(rec, req)
+				var zr *gzip.Reader
+				if zr, err = gzip.NewReader(rec.Body); err == nil {
+					var text []byte
+					if text, err = io.ReadAll(zr); err == nil && !bytes.Contains(text, []byte("\nqualys_certview_shard_instances ")) {
+						err = fmt.Errorf("%s: no qualys_certview_shard_instances", req.URL)
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for k := 0; k < 3; k++ {
+		p.clock.Advance(time.Hour)
+		p.poll(t)
+		e.Publish(p.loop.Snapshot())
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
