@@ -163,6 +163,11 @@ func TestHelmChart(t *testing.T) {
 	if _, stderr, err := render(t, append(full, "--set", "serviceMonitor.shards=257")...); err == nil || !strings.Contains(stderr, "serviceMonitor.shards: at most 256") {
 		t.Fatalf("serviceMonitor.shards=257 rendered (%v): %s", err, stderr)
 	}
+	for _, bad := range []string{"-3", "abc", "2.5"} {
+		if _, stderr, err := render(t, append(full, "--set", "serviceMonitor.shards="+bad)...); err == nil || !strings.Contains(stderr, "is not a whole number from 0 to 256") {
+			t.Fatalf("serviceMonitor.shards=%s rendered (%v): %s", bad, err, stderr)
+		}
+	}
 	// The PrometheusRule is the rule files of deploy/prometheus/, not a copy.
 	var want []any
 	for _, f := range []string{"deploy/prometheus/rules.yml", "deploy/prometheus/alerts.yml"} {
