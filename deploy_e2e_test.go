@@ -415,7 +415,7 @@ func checkMemorySizing(t *testing.T, scenario string, c any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^\| 100,000 / 300,000, at the bound \|(?:[^|]*\|){5} (\d+) MiB \|`).FindSubmatch(readme)
+	m := regexp.MustCompile(`(?m)^\| 100,000 / 300,000, at the bound \|(?:[^|]*\|){6} (\d+) MiB \|`).FindSubmatch(readme)
 	if m == nil {
 		t.Fatal("the README's scale table has no peak RSS at 100,000 / 300,000 at the bound")
 	}
