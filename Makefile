@@ -30,7 +30,7 @@ MANIFESTS := deploy/kubernetes/certview-exporter.yaml
 MANIFEST_ARGS := certview-exporter $(CHART) --namespace monitoring \
 	--set credentials.existingSecret=certview-exporter-credentials --set persistence.enabled=true
 
-.PHONY: bench-dashboards release-snapshot goreleaser fuzz all build run run-stack test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
+.PHONY: bench-dashboards bench-budget release-snapshot goreleaser fuzz all build run run-stack test cover-certview bench vet lint e2e e2e-deps clean helm manifests manifests-check deploy-checks
 
 all: build test
 
@@ -68,6 +68,13 @@ lint: vet
 # (a file for the Markdown table) tune it.
 bench-dashboards:
 	$(GO) test -count=1 -tags 'e2e dashbench' -run TestDashboardBench -timeout 90m -v .
+
+# The series budget before and after in one run: bench-dashboards on BENCH_BASE (default
+# 16ef0bd, the code before it, in a temporary git worktree) and then on the code checked
+# out, and the largest size's Prometheus figures of both side by side with their ratios
+# (BENCH_OUT, default bench-budget.md). About an hour and 20 GB.
+bench-budget:
+	bash .ci/bench-budget
 
 # End-to-end: the rules under promtool; the built binary against the simulator; the demo
 # under a real Prometheus (with the shipped rules) and Alertmanager, every dashboard query
@@ -146,7 +153,7 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BINARY) bench.out coverage-certview.out fuzz-*.log dist
+	rm -rf $(BINARY) bench.out bench-budget*.md coverage-certview.out fuzz-*.log dist
 
 vet:
 	$(GO) vet ./...
