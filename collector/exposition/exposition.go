@@ -122,7 +122,7 @@ func (e *Exposition) Ready() bool { return e.served.Load() != nil }
 // (qualys_certview_shard_certificates and _instances), and in shard 0 only, the health,
 // the counts and the exporter's own metrics.
 func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, err := parseShard(r.URL.Query())
+	req, err := parseShard(r.URL.RawQuery)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -132,8 +132,11 @@ func (e *Exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if current := e.served.Load(); current != nil {
 		v.snap, v.part, v.static = current.snap, current.whole, current.static
 		if req.sharded && req.of > 1 { // one shard of one is the whole, compressed already
-			set := current.shards(e, req.of, now)
-			v.part, v.static = set.parts[req.shard], set.static[req.shard]
+			if set := current.shards(e, req.of, now); set != nil {
+				v.part, v.static = set.parts[req.shard], set.static[req.shard]
+			} else {
+				v.part, v.static = shardPart(current.snap, req.of, req.shard), nil
+			}
 		}
 	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))

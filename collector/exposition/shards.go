@@ -17,8 +17,8 @@ const MaxShards = 256
 
 // shardCountsKept is how many shard counts (values of the shards parameter) a snapshot
 // keeps rendered; a publication renders again the counts in use (shardCountIdle). One
-// job scrapes one count; two allow a change of count, or two jobs, without a render on
-// every scrape. Each count kept holds about as much as the whole compressed exposition
+// job scrapes one count; two allow a change of count, or two jobs, without a cut on
+// every scrape (a third count in use renders its shard at each scrape: see shards). Each count kept holds about as much as the whole compressed exposition
 // (60 MB at 100,000/300,000), twice over while a publication cuts the next snapshot, so
 // the scale table's peak RSS is measured with both in use.
 const shardCountsKept = 2
@@ -94,25 +94,78 @@ func (e *Exposition) cutShards(s *snapshot.Snapshot, n int) *shardSet {
 // shards returns the snapshot cut into n shards, cutting it on first use; scrape is the
 // time of the scrape asking, zero for a publication. A scrape of a count not yet cut
 // waits for the cut (every shard of it at once, one cut of p at a time); a scrape of a
-// count already cut does not, whatever is being cut.
+// count already cut does not, whatever is being cut. When the counts kept are all in use
+// (each scraped within shardCountIdle), a scrape of another count gets nil and renders
+// its one shard itself (shardPart): a third job, or a client trying count after count,
+// would otherwise evict a count in use at every scrape and have it cut again, every
+// shard of it, at the next.
 func (p *prepared) shards(e *Exposition, n int, scrape time.Time) *shardSet {
 	if set := p.cutInto(n, scrape); set != nil {
 		return set
+	}
+	if p.keptInUse(scrape) {
+		return nil
 	}
 	p.cutMu.Lock()
 	defer p.cutMu.Unlock()
 	if set := p.cutInto(n, scrape); set != nil { // cut while this scrape waited
 		return set
 	}
+	if p.keptInUse(scrape) {
+		return nil
+	}
 	set := e.cutShards(p.snap, n)
 	set.lastScrape, set.scraped = scrape, !scrape.IsZero()
 	p.shardMu.Lock()
 	defer p.shardMu.Unlock()
-	if len(p.shardSets) == shardCountsKept {
-		p.shardSets = p.shardSets[:shardCountsKept-1]
+	if len(p.shardSets) == shardCountsKept { // drop the one scraped longest ago
+		oldest := 0
+		for k, kept := range p.shardSets {
+			if kept.lastScrape.Before(p.shardSets[oldest].lastScrape) {
+				oldest = k
+			}
+		}
+		p.shardSets = append(p.shardSets[:oldest], p.shardSets[oldest+1:]...)
 	}
 	p.shardSets = append([]*shardSet{set}, p.shardSets...)
 	return set
+}
+
+// keptInUse says whether a scrape at time scrape finds every count p keeps in use:
+// shardCountsKept of them, each scraped less than shardCountIdle before. A publication
+// (scrape zero) cuts what it is asked to.
+func (p *prepared) keptInUse(scrape time.Time) bool {
+	if scrape.IsZero() {
+		return false
+	}
+	p.shardMu.Lock()
+	defer p.shardMu.Unlock()
+	if len(p.shardSets) < shardCountsKept {
+		return false
+	}
+	for _, set := range p.shardSets {
+		if scrape.Sub(set.lastScrape) >= shardCountIdle {
+			return false
+		}
+	}
+	return true
+}
+
+// shardPart is shard i of n of s, for a scrape that renders it without a cache (see
+// shards): one pass over the certhashes, no compression ahead of the scrape.
+func shardPart(s *snapshot.Snapshot, n, i int) *part {
+	p := &part{}
+	for k := range s.Certificates {
+		if ShardOf(s.Certificates[k].CertHash, n) == i {
+			p.certs = append(p.certs, int32(k))
+		}
+	}
+	for k := range s.Instances {
+		if ShardOf(s.Instances[k].CertHash, n) == i {
+			p.insts = append(p.insts, int32(k))
+		}
+	}
+	return p
 }
 
 // cutInto returns the count n if p has been cut into it, now the most recently used,
@@ -169,8 +222,14 @@ type shardRequest struct {
 	shard, of int
 }
 
-// parseShard reads the shard and shards parameters: both or neither, each once.
-func parseShard(q url.Values) (shardRequest, error) {
+// parseShard reads the shard and shards parameters of a raw query: both or neither, each
+// once. A query that does not parse is refused rather than read in part: url.Query drops
+// the pairs it cannot read, and ?shard=0;shards=4 served the whole exposition.
+func parseShard(rawQuery string) (shardRequest, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return shardRequest{}, fmt.Errorf("query: %w", err)
+	}
 	shard, hasShard := q["shard"]
 	shards, hasShards := q["shards"]
 	if !hasShard && !hasShards {

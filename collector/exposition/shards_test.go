@@ -21,6 +21,12 @@ func shardedRig(t *testing.T) (*polled, *Exposition) {
 	t.Helper()
 	p := newPolled(t, certviewtest.Inventory{Seed: 5, Certificates: 400, Instances: 1000, VendorSamples: true}, exampleOwners)
 	p.poll(t)
+	return p, shardedExposition(t, p)
+}
+
+// shardedExposition serves p's snapshot as shardedRig does, on an exposition of its own.
+func shardedExposition(t *testing.T, p *polled) *Exposition {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	own := prometheus.NewGauge(prometheus.GaugeOpts{Name: "qualys_certview_test_own", Help: "One of the exporter's own metrics."})
 	reg.MustRegister(own)
@@ -30,7 +36,7 @@ func shardedRig(t *testing.T) (*polled, *Exposition) {
 		t.Fatal(err)
 	}
 	e.Publish(p.loop.Snapshot())
-	return p, e
+	return e
 }
 
 // byKey flattens families into series keys "name{labels}" with their values, leaving
@@ -123,6 +129,8 @@ func TestShardParametersAreChecked(t *testing.T) {
 		"/metrics?shard=0&shards=4&shards=":    "parameter shards given 2 times",
 		"/metrics?shard=0&shards=" + long:      "parameter shards=",
 		"/metrics?shard=" + long + "&shards=4": "parameter shard=",
+		"/metrics?shard=0;shards=4":            "query: invalid semicolon separator",
+		"/metrics?shard=0&shards=4&x=%zz":      `query: invalid URL escape "%zz"`,
 	} {
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
@@ -147,7 +155,9 @@ func TestShardsAreCutOncePerSnapshot(t *testing.T) {
 	if len(first.shardSets) != 1 || first.shardSets[0] != set {
 		t.Fatal("a second scrape of the same count cut the snapshot again")
 	}
+	// A count out of use (not scraped for shardCountIdle) makes room for another.
 	for n := 1; n <= shardCountsKept+1; n++ {
+		p.clock.Advance(shardCountIdle)
 		scrapeURL(t, e, fmt.Sprintf("/metrics?shard=0&shards=%d", n), true)
 	}
 	if got := first.shardCounts(); len(got) != shardCountsKept || got[0] != shardCountsKept+1 {
@@ -169,6 +179,40 @@ func TestShardsAreCutOncePerSnapshot(t *testing.T) {
 				t.Fatalf("shard %d of %d has no compressed static families", i, set.n)
 			}
 		}
+	}
+}
+
+// While the counts kept are in use, a scrape of a third count renders its one shard
+// itself, the same answer a cut would have served, and cuts nothing: two jobs and a
+// client trying count after count used to evict a count in use at every scrape, and have
+// it cut again, every shard of it, at its next (seconds of CPU each at 100,000
+// certificates). Once a kept count falls out of use, the third is cut in its place.
+func TestThirdShardCountIsNotCutWhileTwoAreInUse(t *testing.T) {
+	p, e := shardedRig(t)
+	scrapeURL(t, e, "/metrics?shard=0&shards=4", true)
+	scrapeURL(t, e, "/metrics?shard=0&shards=8", true)
+	var cut []int
+	e.cutting = func(n int) { cut = append(cut, n) }
+	fresh := shardedExposition(t, p) // cuts 16 when asked, at the same time and snapshot
+	for n := 9; n <= 16; n++ {
+		for i := range n {
+			for _, gz := range []bool{false, true} {
+				target := fmt.Sprintf("/metrics?shard=%d&shards=%d", i, n)
+				if got, want := scrapeURL(t, e, target, gz), scrapeURL(t, fresh, target, gz); !bytes.Equal(got, want) {
+					t.Fatalf("%s (gzip %v), rendered uncut: %d bytes, want the %d of a cut", target, gz, len(got), len(want))
+				}
+			}
+		}
+	}
+	if len(cut) != 0 || fmt.Sprint(e.served.Load().shardCounts()) != "[8 4]" {
+		t.Fatalf("with 8 and 4 in use, counts 9 to 16 cut %v and left %v kept, want none cut and [8 4]", cut, e.served.Load().shardCounts())
+	}
+	p.clock.Advance(shardCountIdle - time.Minute)
+	scrapeURL(t, e, "/metrics?shard=1&shards=8", true)
+	p.clock.Advance(time.Minute)
+	scrapeURL(t, e, "/metrics?shard=1&shards=16", true)
+	if fmt.Sprint(cut) != "[16]" || fmt.Sprint(e.served.Load().shardCounts()) != "[16 8]" {
+		t.Fatalf("with 4 out of use: cut %v, kept %v; want 16 cut in place of 4", cut, e.served.Load().shardCounts())
 	}
 }
 
