@@ -142,6 +142,12 @@ func TestHelmChart(t *testing.T) {
 		!labelsSubset(dig(sm[0], "spec", "selector", "matchLabels"), dig(svc, "metadata", "labels")) {
 		t.Fatal("the ServiceMonitor does not select the Service")
 	}
+	// The Operator's service target label is dropped, so that the exporter's own service
+	// label stays service (the rules group owners without it) and is not renamed
+	// exported_service.
+	if relabel := fmt.Sprint(dig(sm[0], "spec", "endpoints", 0, "relabelings")); !strings.Contains(relabel, "map[action:labeldrop regex:service]") {
+		t.Fatalf("the ServiceMonitor keeps the Operator's service label: relabelings %s", relabel)
+	}
 	// serviceMonitor.shards makes one endpoint per shard, each with its parameters and
 	// a shard label; more than the exporter serves is refused.
 	sharded, stderr, err := render(t, append(full, "--set", "serviceMonitor.shards=4")...)
