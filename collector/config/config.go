@@ -402,6 +402,10 @@ func (c *Config) validate(fail func(string, string, ...any) error) error {
 	if err := c.Owners.validate(fail); err != nil {
 		return err
 	}
+	if c.Owners.Configured() && !m.PerInstance() {
+		// Without them every expiry alert would lose its owner labels, and its route.
+		return fail("metrics.instances", "false leaves owners.labels nowhere to go: the owners are served on qualys_certview_instance_info, where the rules and alerts find them; keep the per-instance families on, or remove owners")
+	}
 	if c.Snapshot.Path != "" {
 		dir := filepath.Dir(c.Snapshot.Path)
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {

@@ -73,6 +73,7 @@ func TestOwnersConfigErrorsNameTheLabel(t *testing.T) {
 		{"empty value", item("    - name: env\n      tag_values: [Production, '']\n"), `owners.labels[1].tag_values[1]: an empty tag name`},
 		{"cap", item("    - name: env\n      tag_values: [Production]\n      max_values: -1\n"), `owners.labels[1].max_values: must not be negative (line 16)`},
 		{"unknown key", item("    - name: env\n      tag_value: [Production]\n"), `unknown key tag_value`},
+		{"no instances", item("metrics:\n  instances: false\n"), `metrics.instances: false leaves owners.labels nowhere to go`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.yml", []byte(tc.yaml), env(nil))
