@@ -54,3 +54,46 @@ func TestOversizedRecordsAreCutAndCounted(t *testing.T) {
 		}
 	}
 }
+
+// An API that grades every instance "Z" (a grade CertView does not document) and sends
+// category scores of -1 and 1000: /metrics serves the instances as grade "other" (one
+// value, not one series family per invented grade), serves no score outside 0 to 100,
+// and counts each value in qualys_certview_api_values_out_of_range_total by field.
+func TestOffScaleValuesAreMappedAndCounted(t *testing.T) {
+	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 4, Certificates: 40, Instances: 120,
+		OffScale: true}, RateLimit: 100000})
+	t.Cleanup(srv.Close)
+	cfg := serviceConfig(t, srv.URL, "1h")
+	cfg.Metrics.InstanceScoreCategories = true
+	cfg.Complete()
+	tel := telemetry.New()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(tel.Collectors()...)
+	svc, _ := runService(t, cfg, ServiceOptions{Telemetry: tel, Gatherer: reg})
+	rec := httptest.NewRecorder()
+	svc.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	grades := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^qualys_certview_instance_grade_rank\{[^}]*grade="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		grades[m[1]]++
+	}
+	graded := grades["other"]
+	if graded == 0 || len(grades) > 2 || grades["other"]+grades["none"] != 120 {
+		t.Fatalf("grade ranks by grade %v, want every graded instance as other and the rest none", grades)
+	}
+	scores := regexp.MustCompile(`(?m)^qualys_certview_instance_score\{[^}]*\} (\S+)$`).FindAllStringSubmatch(body, -1)
+	for _, m := range scores {
+		if v, err := strconv.ParseFloat(m[1], 64); err != nil || v < 0 || v > 100 {
+			t.Fatalf("a score of %s is served", m[1])
+		}
+	}
+	if len(scores) != 2*graded { // protocol support and key exchange, in range
+		t.Errorf("%d scores served, want the %d in range", len(scores), 2*graded)
+	}
+	for field, want := range map[string]int{"grade": 2 * graded, "score": 2 * graded} { // grade and trust-ignored grade; two scores
+		m := regexp.MustCompile(`(?m)^qualys_certview_api_values_out_of_range_total\{field="` + field + `"\} (\d+)$`).FindStringSubmatch(body)
+		if m == nil || m[1] != strconv.Itoa(want) {
+			t.Errorf("out_of_range_total{field=%q}: %v, want %d", field, m, want)
+		}
+	}
+}

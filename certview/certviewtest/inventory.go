@@ -198,6 +198,11 @@ type Inventory struct {
 	// HugeDN, when above 0, pads the DN of every generated certificate to this many bytes,
 	// unique to the certificate, and nothing else.
 	HugeDN int
+	// OffScale gives every generated graded instance values outside their domain, as a
+	// hostile or broken API could send them: grade "Z" (trust ignored too), which CertView
+	// does not document, and a certificate score of -1 and a cipher strength score of
+	// 1000. For the tests of what the exporter makes of them.
+	OffScale bool
 
 	churn *churnState // what Simulator.Churn changed; nil: nothing
 }
@@ -288,6 +293,10 @@ func (inv *Inventory) rawInstance(k int) []byte {
 	r := inv.genInstance(k - len(inv.sampleInstances()))
 	if inv.Oversized > 0 {
 		inv.oversizeInstance(&r)
+	}
+	if g := r.GradeSummary; inv.OffScale && g != nil {
+		r.Grade, g.Grade, g.GradeWithTrustIgnored = "Z", "Z", "Z"
+		g.CertificateScore, g.CipherStrengthScore = -1, 1000
 	}
 	b, _ := json.Marshal(r)
 	return b
