@@ -440,19 +440,3 @@ func checkMemorySizing(t *testing.T, scenario string, c any) {
 		t.Fatalf("%s: --runtime.memory-limit (%d bytes) must be set below the container's limit (%d bytes)", scenario, soft, limit)
 	}
 }
-
-// quantityBytes reads a Kubernetes memory quantity in Mi or Gi.
-func quantityBytes(t *testing.T, q any) int64 {
-	t.Helper()
-	s, _ := q.(string)
-	for suffix, unit := range map[string]int64{"Mi": 1 << 20, "Gi": 1 << 30} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			v, err := strconv.ParseInt(n, 10, 64)
-			if err == nil {
-				return v * unit
-			}
-		}
-	}
-	t.Fatalf("memory quantity %v: not a whole number of Mi or Gi", q)
-	return 0
-}

@@ -644,3 +644,39 @@ func TestTelemetryPathFlag(t *testing.T) {
 		t.Fatalf("the landing page: %d", code)
 	}
 }
+
+// quantityBytes reads a Kubernetes memory quantity in Mi or Gi.
+func quantityBytes(t *testing.T, q any) int64 {
+	t.Helper()
+	s, _ := q.(string)
+	for suffix, unit := range map[string]int64{"Mi": 1 << 20, "Gi": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err == nil {
+				return v * unit
+			}
+		}
+	}
+	t.Fatalf("memory quantity %v: not a whole number of Mi or Gi", q)
+	return 0
+}
+
+// chartMemoryLimit is the Helm chart's default resources.limits.memory, in bytes.
+func chartMemoryLimit(t *testing.T) int64 {
+	t.Helper()
+	raw, err := os.ReadFile("deploy/helm/certview-exporter/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Resources struct {
+			Limits struct {
+				Memory string `yaml:"memory"`
+			} `yaml:"limits"`
+		} `yaml:"resources"`
+	}
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		t.Fatalf("values.yaml: %v", err)
+	}
+	return quantityBytes(t, values.Resources.Limits.Memory)
+}
