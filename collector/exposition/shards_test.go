@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -307,17 +308,20 @@ func TestOneShardIsNotCut(t *testing.T) {
 }
 
 // Shard scrapes of two counts run while snapshots are published (for the race
-// detector): each is a whole gzip member of a shard of the snapshot it began with.
+// detector): each answer is a whole gzip member that says what it holds, and every
+// certhash in it belongs to the shard asked for.
 func TestShardScrapesDuringPublications(t *testing.T) {
 	p, e := shardedRig(t)
+	certhash := regexp.MustCompile(`[{,]certhash="([^"]*)"`)
 	errs := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func() {
 			var err error
 			for k := 0; k < 12 && err == nil; k++ {
 				n := []int{4, 8}[k%2]
+				shard := (g + k) % n
 				rec := httptest.NewRecorder()
-				req := httptest.NewRequest("GET", fmt.Sprintf("/metrics?shard=%d&shards=%d", (g+k)%n, n), nil)
+				req := httptest.NewRequest("GET", fmt.Sprintf("/metrics?shard=%d&shards=%d", shard, n), nil)
 				req.Header.Set("Accept-Encoding", "gzip")
 				e.ServeHTTP(rec, req)
 				var zr *gzip.Reader
@@ -325,6 +329,11 @@ func TestShardScrapesDuringPublications(t *testing.T) {
 					var text []byte
 					if text, err = io.ReadAll(zr); err == nil && !bytes.Contains(text, []byte("\nqualys_certview_shard_instances ")) {
 						err = fmt.Errorf("%s: no qualys_certview_shard_instances", req.URL)
+					}
+					for _, m := range certhash.FindAllSubmatch(text, -1) {
+						if h := string(m[1]); err == nil && ShardOf(h, n) != shard {
+							err = fmt.Errorf("%s: certhash %s of shard %d", req.URL, h, ShardOf(h, n))
+						}
 					}
 				}
 			}
