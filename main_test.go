@@ -162,6 +162,23 @@ func (p *exporterProc) eventually(what string, cond func() bool) {
 	}
 }
 
+// terminate sends SIGTERM and wants the exporter to exit with status 0 within limit (a
+// bound on a test that would otherwise hang, not a wait for the exporter).
+func (p *exporterProc) terminate(limit time.Duration) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		if p.waitErr != nil {
+			p.t.Fatalf("exit after SIGTERM: %v", p.waitErr)
+		}
+	case <-time.After(limit):
+		p.t.Fatalf("no exit within %s of SIGTERM", limit)
+	}
+}
+
 // scrape parses /metrics.
 func (p *exporterProc) scrape() map[string]*dto.MetricFamily {
 	p.t.Helper()
@@ -335,17 +352,7 @@ func TestEndToEnd(t *testing.T) {
 	promtoolCheck(t, p)
 
 	// SIGTERM: a graceful shutdown and exit status 0.
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			t.Fatalf("exit after SIGTERM: %v", p.waitErr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit after SIGTERM")
-	}
+	p.terminate(15 * time.Second)
 	if !strings.Contains(p.logs.String(), "msg=stopped") {
 		t.Fatal("no shutdown log")
 	}

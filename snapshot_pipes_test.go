@@ -44,16 +44,5 @@ func TestSnapshotPipesDoNotHoldThePollLoop(t *testing.T) {
 			t.Errorf("the log does not name the refused pipe: %s", refused)
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			t.Fatalf("exit after SIGTERM: %v", p.waitErr)
-		}
-	case <-time.After(10 * time.Second):
-		// A bound on a test that would otherwise hang, not a wait for the exporter.
-		t.Fatal("no exit within 10 s of SIGTERM")
-	}
+	p.terminate(10 * time.Second)
 }

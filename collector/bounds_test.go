@@ -17,19 +17,10 @@ import (
 // /metrics counts the cuts by field, one a record, and serves no value past its bound.
 func TestOversizedRecordsAreCutAndCounted(t *testing.T) {
 	const certs, instances = 40, 80
-	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 3, Certificates: certs, Instances: instances,
-		Oversized: 2000}, RateLimit: 100000})
-	t.Cleanup(srv.Close)
-	cfg := serviceConfig(t, srv.URL, "1h")
-	cfg.Owners.Labels = []config.OwnerLabel{{Name: "team", TagRegex: "^Tag3(.*)$"}}
-	cfg.Complete()
-	tel := telemetry.New()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(tel.Collectors()...)
-	svc, _ := runService(t, cfg, ServiceOptions{Telemetry: tel, Gatherer: reg})
-	rec := httptest.NewRecorder()
-	svc.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
+	body := polledMetrics(t, certviewtest.Inventory{Seed: 3, Certificates: certs, Instances: instances, Oversized: 2000},
+		func(cfg *config.Config) {
+			cfg.Owners.Labels = []config.OwnerLabel{{Name: "team", TagRegex: "^Tag3(.*)$"}}
+		})
 	counter := func(field string) int {
 		m := regexp.MustCompile(`(?m)^qualys_certview_api_values_cut_total\{field="` + field + `"\} (\d+)$`).FindStringSubmatch(body)
 		if m == nil {
@@ -60,19 +51,8 @@ func TestOversizedRecordsAreCutAndCounted(t *testing.T) {
 // value, not one series family per invented grade), serves no score outside 0 to 100,
 // and counts each value in qualys_certview_api_values_out_of_range_total by field.
 func TestOffScaleValuesAreMappedAndCounted(t *testing.T) {
-	srv := certviewtest.NewServer(certviewtest.Options{Inventory: certviewtest.Inventory{Seed: 4, Certificates: 40, Instances: 120,
-		OffScale: true}, RateLimit: 100000})
-	t.Cleanup(srv.Close)
-	cfg := serviceConfig(t, srv.URL, "1h")
-	cfg.Metrics.InstanceScoreCategories = true
-	cfg.Complete()
-	tel := telemetry.New()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(tel.Collectors()...)
-	svc, _ := runService(t, cfg, ServiceOptions{Telemetry: tel, Gatherer: reg})
-	rec := httptest.NewRecorder()
-	svc.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
+	body := polledMetrics(t, certviewtest.Inventory{Seed: 4, Certificates: 40, Instances: 120, OffScale: true},
+		func(cfg *config.Config) { cfg.Metrics.InstanceScoreCategories = true })
 	grades := map[string]int{}
 	for _, m := range regexp.MustCompile(`(?m)^qualys_certview_instance_grade_rank\{[^}]*grade="([^"]*)"`).FindAllStringSubmatch(body, -1) {
 		grades[m[1]]++
@@ -96,4 +76,22 @@ func TestOffScaleValuesAreMappedAndCounted(t *testing.T) {
 			t.Errorf("out_of_range_total{field=%q}: %v, want %d", field, m, want)
 		}
 	}
+}
+
+// polledMetrics polls inv through the service, configured by configure, with the
+// exporter's own metrics, and returns its /metrics.
+func polledMetrics(t *testing.T, inv certviewtest.Inventory, configure func(*config.Config)) string {
+	t.Helper()
+	srv := certviewtest.NewServer(certviewtest.Options{Inventory: inv, RateLimit: 100000})
+	t.Cleanup(srv.Close)
+	cfg := serviceConfig(t, srv.URL, "1h")
+	configure(cfg)
+	cfg.Complete()
+	tel := telemetry.New()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(tel.Collectors()...)
+	svc, _ := runService(t, cfg, ServiceOptions{Telemetry: tel, Gatherer: reg})
+	rec := httptest.NewRecorder()
+	svc.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }
