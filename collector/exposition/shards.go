@@ -18,9 +18,10 @@ const MaxShards = 256
 // shardCountsKept is how many shard counts (values of the shards parameter) a snapshot
 // keeps rendered; a publication renders again the counts in use (shardCountIdle). One
 // job scrapes one count; two allow a change of count, or two jobs, without a cut on
-// every scrape (a third count in use renders its shard at each scrape: see shards). Each count kept holds about as much as the whole compressed exposition
-// (60 MB at 100,000/300,000), twice over while a publication cuts the next snapshot, so
-// the scale table's peak RSS is measured with both in use.
+// every scrape (a third count in use renders its shard at each scrape: see shards).
+// Each count kept holds about as much as the whole compressed exposition (60 MB at
+// 100,000/300,000), twice over while a publication cuts the next snapshot, so the scale
+// table's peak RSS is measured with both in use.
 const shardCountsKept = 2
 
 // shardCountIdle is how long a count stays in use after its last scrape: a publication
