@@ -29,10 +29,10 @@ const vmTestInterval = "2s"
 // wants the same alerts from both. The VictoriaMetrics pipeline is Debian's
 // victoria-metrics package: vmagent scrapes the shards and remote-writes into
 // VictoriaMetrics single-node, and vmalert evaluates deploy/prometheus/rules.yml and
-// alerts.yml, unmodified, against it (the recording rules written back through remote
-// write) and notifies its own Alertmanager. The Prometheus pipeline is Debian's Prometheus
-// with the same scrape job, the same rules and another Alertmanager. Both Alertmanagers
-// run the example routing tree.
+// alerts.yml, unmodified but for the groups' intervals, against it (the recording rules
+// written back through remote write) and notifies its own Alertmanager. The Prometheus
+// pipeline is Debian's Prometheus with the same scrape job, the same rules and another
+// Alertmanager. Both Alertmanagers run the example routing tree.
 func TestVictoriaMetricsStack(t *testing.T) {
 	for _, bin := range []string{"prometheus", "prometheus-alertmanager", "victoria-metrics", "vmagent", "vmalert"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -41,7 +41,8 @@ func TestVictoriaMetricsStack(t *testing.T) {
 		}
 	}
 	root, _ := os.Getwd()
-	rules := filepath.Join(root, "deploy", "prometheus")
+	// The shipped files, with the groups that set their own interval (2m) at the test's.
+	rules := rulesEvery(t, filepath.Join(root, "deploy", "prometheus"), vmTestInterval)
 	ruleFiles := []string{filepath.Join(rules, "rules.yml"), filepath.Join(rules, "alerts.yml")}
 	dir := t.TempDir()
 
